@@ -1,0 +1,69 @@
+"""The RelayError tree. Library errors are translated into these at the boundary.
+
+RelayError
+├── ConfigError            a setting is missing or invalid (names the variable)
+├── RedisUnavailable       Redis did not answer
+├── NotFound               an admin resource does not exist
+├── Conflict               the request conflicts with current state
+├── InvalidInput           a value failed validation (field and reason)
+│   └── UnsafeTarget       a subscriber URL points at a refused address
+├── UpstreamError          the MC5 API could not be used
+│   ├── UpstreamTransportError   HTTP error, timeout, HTML or invalid JSON: back off and retry
+│   └── UpstreamStatusError      a non-zero MC5 `status` (see relay.core.mc5)
+└── DeliveryFailed         one webhook POST did not succeed
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Base of every error relay raises on purpose."""
+
+
+class ConfigError(RelayError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class RedisUnavailable(RelayError):
+    """Redis did not answer."""
+
+
+class NotFound(RelayError):
+    """An admin resource does not exist."""
+
+
+class Conflict(RelayError):
+    """The request conflicts with the current state of a resource."""
+
+
+class InvalidInput(RelayError):
+    """A value failed validation."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class UnsafeTarget(InvalidInput):
+    """A subscriber URL resolves to a loopback, private, link-local or metadata address."""
+
+
+class UpstreamError(RelayError):
+    """The MC5 API could not be used."""
+
+
+class UpstreamTransportError(UpstreamError):
+    """HTTP error, timeout, connection failure, HTML page or invalid JSON from the upstream."""
+
+
+class UpstreamStatusError(UpstreamError):
+    """The upstream answered with a non-zero MC5 `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DeliveryFailed(RelayError):
+    """One webhook POST did not succeed."""

@@ -1,0 +1,169 @@
+"""Settings.from_env: the only place that reads the environment.
+
+Every variable of INTERFACE.md (and the few extras documented in the README) is parsed and
+validated here; a bad value raises ConfigError naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from relay.core.errors import ConfigError
+
+DEFAULT_MC5_BASE_URL = "https://mc5.smartmessagingservices.net"
+DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str | None = None
+    key_prefix: str = "relay:"
+    admin_tokens: tuple[str, ...] = ()
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    mc5_base_url: str = DEFAULT_MC5_BASE_URL
+    mc5_username: str | None = None
+    mc5_password: str | None = None
+    poll_interval_s: float = 2.0
+    start_from: int | None = None  # None means "now"
+    retry_schedule_s: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE_S
+    delivery_timeout_s: float = 15.0
+    allow_private_targets: bool = False
+    log_level: str = "INFO"
+    dedupe_ttl_s: int = 7 * 86400
+    event_retention_s: int = 7 * 86400
+    subscriber_concurrency: int = 16
+    attempts_kept: int = 1000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (os.environ by default); raises ConfigError."""
+        env = os.environ if environ is None else environ
+        tokens = tuple(t.strip() for t in env.get("RELAY_ADMIN_TOKEN", "").split(",") if t.strip())
+        return cls(
+            redis_url=env.get("REDIS_URL") or None,
+            key_prefix=_prefix(env.get("RELAY_KEY_PREFIX", "relay:")),
+            admin_tokens=tokens,
+            api_host=env.get("RELAY_API_HOST", "127.0.0.1") or "127.0.0.1",
+            api_port=_int(env, "RELAY_API_PORT", 8080, low=0, high=65535),
+            mc5_base_url=_base_url(env.get("MC5_BASE_URL", DEFAULT_MC5_BASE_URL)),
+            mc5_username=env.get("MC5_USERNAME") or None,
+            mc5_password=env.get("MC5_PASSWORD") or None,
+            poll_interval_s=_float(env, "RELAY_POLL_INTERVAL", 2.0, low=0.05),
+            start_from=_start_from(env.get("RELAY_START_FROM", "now")),
+            retry_schedule_s=_schedule(env.get("RELAY_RETRY_SCHEDULE")),
+            delivery_timeout_s=_float(env, "RELAY_DELIVERY_TIMEOUT", 15.0, low=0.1),
+            allow_private_targets=_bool(env, "RELAY_ALLOW_PRIVATE_TARGETS", False),
+            log_level=_log_level(env.get("RELAY_LOG_LEVEL", "INFO")),
+            dedupe_ttl_s=_int(env, "RELAY_DEDUPE_TTL", 7 * 86400, low=60),
+            event_retention_s=_int(env, "RELAY_EVENT_RETENTION", 7 * 86400, low=60),
+            subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
+            attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and `relay dev`)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def require_redis_url(self) -> str:
+        """REDIS_URL, or ConfigError for the roles that cannot embed Redis."""
+        if not self.redis_url:
+            raise ConfigError("REDIS_URL is required (e.g. redis://127.0.0.1:6379/0)")
+        return self.redis_url
+
+    def require_admin_tokens(self) -> tuple[str, ...]:
+        """The admin tokens, or ConfigError when none is set."""
+        if not self.admin_tokens:
+            raise ConfigError("RELAY_ADMIN_TOKEN is required (one or more tokens, comma-separated)")
+        return self.admin_tokens
+
+
+def _prefix(raw: str) -> str:
+    if not raw or any(c.isspace() for c in raw) or len(raw) > 64:
+        raise ConfigError(f"RELAY_KEY_PREFIX must be 1-64 characters without spaces, got {raw!r}")
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"MC5_BASE_URL must start with http:// or https://, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= low or value == float("inf"):
+        raise ConfigError(f"{name} must be a finite number of at least {low}, got {raw!r}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _start_from(raw: str) -> int | None:
+    raw = raw.strip().lower()
+    if raw in ("", "now"):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"RELAY_START_FROM must be 'now' or an epoch second, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"RELAY_START_FROM must not be negative, got {value}")
+    return value
+
+
+def _schedule(raw: str | None) -> tuple[float, ...]:
+    if raw is None or not raw.strip():
+        return DEFAULT_RETRY_SCHEDULE_S
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"RELAY_RETRY_SCHEDULE must be comma-separated seconds like '5,300,1800', got {raw!r}"
+        ) from None
+    if any(not 0 <= v < 10 * 86400 for v in values):
+        raise ConfigError("RELAY_RETRY_SCHEDULE values must be between 0 and 864000 seconds")
+    return values
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper() or "INFO"
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"RELAY_LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {raw!r}")
+    return level

@@ -1,0 +1,44 @@
+"""Redis-backed stores. Only this package knows key names (see keys.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from relay.settings import Settings
+from relay.store.attempts import AttemptLog
+from relay.store.dead_letters import DeadLetterStore
+from relay.store.deliveries import DeliveryQueue
+from relay.store.events import EventStore
+from relay.store.keys import Keys
+from relay.store.sources import SourceStore
+from relay.store.subscriptions import SubscriptionStore
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Every store over one Redis client and key prefix."""
+
+    redis: Redis
+    keys: Keys
+    sources: SourceStore
+    events: EventStore
+    deliveries: DeliveryQueue
+    subscriptions: SubscriptionStore
+    attempts: AttemptLog
+    dead_letters: DeadLetterStore
+
+    @classmethod
+    def create(cls, redis: Redis, settings: Settings) -> Store:
+        keys = Keys(settings.key_prefix)
+        return cls(
+            redis=redis,
+            keys=keys,
+            sources=SourceStore(redis=redis, keys=keys),
+            events=EventStore(redis=redis, keys=keys),
+            deliveries=DeliveryQueue(redis=redis, keys=keys),
+            subscriptions=SubscriptionStore(redis=redis, keys=keys),
+            attempts=AttemptLog(redis=redis, keys=keys, kept=settings.attempts_kept),
+            dead_letters=DeadLetterStore(redis=redis, keys=keys),
+        )

@@ -1,0 +1,108 @@
+"""Every Redis key and RQ queue name relay uses, in one place, under one prefix.
+
+Layout (p = RELAY_KEY_PREFIX):
+  {p}seq                         counter: orders feeds (events, subscriptions, attempts, ...)
+  {p}src:{id}                    hash: one source
+  {p}srcs                        zset: source ids by creation seq
+  {p}src:{id}:lock               string: poller token holding the source
+  {p}pollers                     zset: poller token -> last heartbeat (epoch s)
+  {p}seen:{source_id}:{second}   hash: documentIds already ingested in that message second
+  {p}ev:{id}                     hash: one event (t=type, s=source, ts, c=created ms, b=body)
+  {p}evs                         zset: event ids by seq (the feed, newest first)
+  {p}evs:ts                      zset: event ids by message timestamp (replay windows)
+  {p}stream                      stream: delivery hand-off (fields below), group "dispatch"
+  {p}run:{stream_entry_id}       set: subscription ids already settled for that entry
+  {p}sub:{id}                    hash: one subscription
+  {p}subs                        zset: subscription ids by seq
+  {p}subs:version                counter: bumped on every subscription change
+  {p}att:{subscription_id}       zset: attempt JSON by seq, capped
+  {p}dl:{id}                     string: dead letter JSON
+  {p}dls                         zset: dead letter ids by seq
+  {p}retry:{event_id}:{sub_id}   hash: state of a delivery in the retry queue
+  RQ queue "{p}retry"            RQ keys are rq:queue:{p}retry, rq:job:{id}, ...
+
+Stream entry fields: `e` event id; optional `s` subscription id (only that one);
+optional `x` = "1" for an explicit replay/redelivery (ignores the created-after rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DISPATCH_GROUP = "dispatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "relay:"
+
+    @property
+    def seq(self) -> str:
+        return f"{self.prefix}seq"
+
+    def source(self, source_id: str) -> str:
+        return f"{self.prefix}src:{source_id}"
+
+    @property
+    def sources(self) -> str:
+        return f"{self.prefix}srcs"
+
+    def source_lock(self, source_id: str) -> str:
+        return f"{self.prefix}src:{source_id}:lock"
+
+    @property
+    def pollers(self) -> str:
+        return f"{self.prefix}pollers"
+
+    def seen(self, source_id: str, second: int) -> str:
+        return f"{self.prefix}seen:{source_id}:{second}"
+
+    def event(self, event_id: str) -> str:
+        return f"{self.prefix}ev:{event_id}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}evs"
+
+    @property
+    def events_by_time(self) -> str:
+        return f"{self.prefix}evs:ts"
+
+    @property
+    def stream(self) -> str:
+        return f"{self.prefix}stream"
+
+    def run(self, entry_id: str) -> str:
+        return f"{self.prefix}run:{entry_id}"
+
+    def subscription(self, subscription_id: str) -> str:
+        return f"{self.prefix}sub:{subscription_id}"
+
+    @property
+    def subscriptions(self) -> str:
+        return f"{self.prefix}subs"
+
+    @property
+    def subscriptions_version(self) -> str:
+        return f"{self.prefix}subs:version"
+
+    def attempts(self, subscription_id: str) -> str:
+        return f"{self.prefix}att:{subscription_id}"
+
+    def dead_letter(self, dead_letter_id: str) -> str:
+        return f"{self.prefix}dl:{dead_letter_id}"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}dls"
+
+    def retry_state(self, event_id: str, subscription_id: str) -> str:
+        return f"{self.prefix}retry:{event_id}:{subscription_id}"
+
+    @property
+    def retry_queue(self) -> str:
+        """The RQ queue name (RQ stores it as rq:queue:{name})."""
+        return f"{self.prefix}retry"
+
+    def heartbeat(self, role: str, instance: str) -> str:
+        return f"{self.prefix}hb:{role}:{instance}"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from relay.core.errors import ConfigError
+from relay.settings import DEFAULT_RETRY_SCHEDULE_S, Settings
+
+
+def test_defaults_match_the_interface() -> None:
+    s = Settings.from_env({})
+    assert s.key_prefix == "relay:"
+    assert (s.api_host, s.api_port) == ("127.0.0.1", 8080)
+    assert s.mc5_base_url == "https://mc5.smartmessagingservices.net"
+    assert s.poll_interval_s == 2.0
+    assert s.start_from is None
+    assert s.retry_schedule_s == DEFAULT_RETRY_SCHEDULE_S == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert s.delivery_timeout_s == 15.0
+    assert s.allow_private_targets is False
+
+
+def test_several_admin_tokens_are_all_kept() -> None:
+    s = Settings.from_env({"RELAY_ADMIN_TOKEN": "old, new ,"})
+    assert s.admin_tokens == ("old", "new")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RELAY_API_PORT", "http"),
+        ("RELAY_API_PORT", "70000"),
+        ("RELAY_POLL_INTERVAL", "-1"),
+        ("RELAY_POLL_INTERVAL", "nan"),
+        ("RELAY_START_FROM", "yesterday"),
+        ("RELAY_RETRY_SCHEDULE", "5,x"),
+        ("RELAY_DELIVERY_TIMEOUT", "0"),
+        ("RELAY_ALLOW_PRIVATE_TARGETS", "maybe"),
+        ("MC5_BASE_URL", "ftp://example.com"),
+        ("RELAY_KEY_PREFIX", "has space"),
+        ("RELAY_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_value_is_refused_with_the_variable_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_start_from_accepts_now_and_epoch_seconds() -> None:
+    assert Settings.from_env({"RELAY_START_FROM": "now"}).start_from is None
+    assert Settings.from_env({"RELAY_START_FROM": "1366624769"}).start_from == 1366624769
+
+
+def test_missing_redis_url_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Settings.from_env({}).require_redis_url()

@@ -1,0 +1,1 @@
+"""The long-running roles: poller, dispatcher, retry worker and their supervisor."""
