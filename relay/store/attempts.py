@@ -15,6 +15,8 @@ class AttemptLog:
         self._keys = keys
         self._kept = kept
 
-    async def list(self, subscription_id: str, *, limit: int, cursor: str | None) -> Listing[Attempt]:
+    async def page(
+        self, subscription_id: str, *, limit: int, cursor: str | None
+    ) -> Listing[Attempt]:
         """Newest first; at most `kept` are kept per subscription."""
         raise NotImplementedError

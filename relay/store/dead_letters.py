@@ -18,7 +18,7 @@ class DeadLetterStore:
         """The dead letter; raises NotFound."""
         raise NotImplementedError
 
-    async def list(self, *, limit: int, cursor: str | None) -> Listing[DeadLetter]:
+    async def page(self, *, limit: int, cursor: str | None) -> Listing[DeadLetter]:
         """Newest first."""
         raise NotImplementedError
 

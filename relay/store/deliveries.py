@@ -1,4 +1,7 @@
-"""The delivery hand-off stream and its consumer group. OWNER: delivery helper. Interface fixed."""
+"""The delivery hand-off stream and its consumer group. OWNER: delivery helper.
+
+`publish` is fixed (the admin API uses it); the consumer side belongs to the dispatcher.
+"""
 
 from __future__ import annotations
 
@@ -19,4 +22,9 @@ class DeliveryQueue:
 
         `subscription_id` limits it to that subscription; `explicit` marks a replay,
         redelivery or dead-letter retry, which ignores the created-after rule."""
-        raise NotImplementedError
+        fields = {"e": event_id}
+        if subscription_id is not None:
+            fields["s"] = subscription_id
+        if explicit:
+            fields["x"] = "1"
+        await self._redis.xadd(self._keys.stream, fields)  # type: ignore[arg-type]

@@ -1,30 +1,96 @@
-"""Stored events: the feed, replay windows. OWNER: ingest helper. Interface fixed."""
+"""Stored events: each a hash with a TTL, indexed for the feed (by seq) and replay (by time).
+
+The ingest script (store/ingest.py) writes the same layout atomically with the dedupe marks.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
+from relay.core.errors import NotFound
 from relay.core.models import Event
 from relay.store.keys import Keys
-from relay.store.pagination import Listing
+from relay.store.pagination import Listing, encode_cursor, page_ids
+
+# Drops feed entries whose event hash expired; ids expire in seq order (TTL set at ingest).
+_TRIM_SCRIPT = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local removed = 0
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then break end
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  removed = removed + 1
+end
+return removed
+"""
+
+
+def event_fields(event: Event) -> dict[FieldT, EncodableT]:
+    """The hash fields of a stored event (also written by the ingest script)."""
+    return {
+        "t": event.type,
+        "s": event.source_id or "",
+        "ts": event.timestamp,
+        "c": event.created_at_ms,
+        "b": event.body.decode(),
+    }
+
+
+def event_from_fields(event_id: str, fields: dict[str, str]) -> Event:
+    return Event(
+        id=event_id,
+        type=fields["t"],
+        source_id=fields["s"] or None,
+        timestamp=int(fields["ts"]),
+        created_at_ms=int(fields["c"]),
+        body=fields["b"].encode(),
+    )
 
 
 class EventStore:
     def __init__(self, *, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._trim = redis.register_script(_TRIM_SCRIPT)
+
+    async def add(self, events: Sequence[Event], *, retention_s: int) -> None:
+        """Store events and queue each for delivery, in one transaction (no dedupe: ingest
+        uses store/ingest.py; this serves tests and tools)."""
+        keys = self._keys
+        first_seq = await self._redis.incrby(keys.seq, len(events)) - len(events) + 1
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for seq, event in enumerate(events, start=first_seq):
+                pipe.hset(keys.event(event.id), mapping=event_fields(event))
+                pipe.expire(keys.event(event.id), retention_s)
+                pipe.zadd(keys.events, {event.id: seq})
+                pipe.zadd(keys.events_by_time, {event.id: event.timestamp})
+                pipe.xadd(keys.stream, {"e": event.id})
+            await pipe.execute()
 
     async def get(self, event_id: str) -> Event:
         """The event; raises NotFound (also once it expired)."""
-        raise NotImplementedError
+        fields = cast("dict[str, str]", await self._redis.hgetall(self._keys.event(event_id)))
+        if not fields:
+            raise NotFound(f"event {event_id} not found")
+        return event_from_fields(event_id, fields)
 
     async def get_many(self, event_ids: Sequence[str]) -> list[Event | None]:
         """Events in the order asked, None for any missing; one round trip."""
-        raise NotImplementedError
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.hgetall(self._keys.event(event_id))
+            rows = await pipe.execute()
+        return [
+            event_from_fields(event_id, row) if row else None
+            for event_id, row in zip(event_ids, rows, strict=True)
+        ]
 
-    async def list(
+    async def page(
         self,
         *,
         limit: int,
@@ -33,8 +99,41 @@ class EventStore:
         source_id: str | None = None,
     ) -> Listing[Event]:
         """Newest first, optionally filtered by type and source."""
-        raise NotImplementedError
+        found: list[Event] = []
+        while True:
+            ids, next_cursor = await page_ids(
+                self._redis, self._keys.events, limit=max(limit, 50), cursor=cursor
+            )
+            scores = await self._scores(ids)
+            for event_id, event in zip(ids, await self.get_many(ids), strict=True):
+                if event is None or (type and event.type != type):
+                    continue
+                if source_id and event.source_id != source_id:
+                    continue
+                found.append(event)
+                if len(found) == limit:
+                    more = event_id != ids[-1] or next_cursor is not None
+                    return Listing(tuple(found), encode_cursor(scores[event_id]) if more else None)
+            if next_cursor is None:
+                return Listing(tuple(found), None)
+            cursor = next_cursor
 
     async def ids_in_window(self, *, since: int, until: int | None) -> list[str]:
         """Ids of stored events whose message timestamp is in [since, until], oldest first."""
-        raise NotImplementedError
+        high: int | str = "+inf" if until is None else until
+        ids = await self._redis.zrangebyscore(self._keys.events_by_time, since, high)
+        return cast("list[str]", ids)
+
+    async def trim_expired(self, *, batch: int = 200) -> int:
+        """Remove feed entries of expired events (oldest first); returns how many."""
+        removed = await self._trim(
+            keys=[self._keys.events, self._keys.events_by_time],
+            args=[self._keys.event(""), batch],
+        )
+        return int(removed)
+
+    async def _scores(self, ids: Sequence[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        values = await self._redis.zmscore(self._keys.events, list(ids))
+        return {i: int(v) for i, v in zip(ids, values, strict=True) if v is not None}

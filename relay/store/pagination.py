@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from redis.asyncio import Redis
 
@@ -42,7 +42,10 @@ async def page_ids(
 ) -> tuple[list[str], str | None]:
     """Up to `limit` members of zset `key`, highest score first, and the next page's cursor."""
     high = f"({decode_cursor(cursor)}" if cursor else "+inf"
-    rows = await redis.zrevrangebyscore(key, high, "-inf", start=0, num=limit + 1, withscores=True)
+    rows = cast(
+        "list[tuple[str, float]]",
+        await redis.zrevrangebyscore(key, high, "-inf", start=0, num=limit + 1, withscores=True),
+    )
     members = [_text(member) for member, _ in rows[:limit]]
     next_cursor = encode_cursor(int(rows[limit - 1][1])) if len(rows) > limit else None
     return members, next_cursor

@@ -45,7 +45,7 @@ class SourceStore:
         """The source; raises NotFound."""
         raise NotImplementedError
 
-    async def list(self, *, limit: int, cursor: str | None) -> Listing[Source]:
+    async def page(self, *, limit: int, cursor: str | None) -> Listing[Source]:
         """Newest first."""
         raise NotImplementedError
 

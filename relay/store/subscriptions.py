@@ -41,7 +41,7 @@ class SubscriptionStore:
         """The subscription; raises NotFound."""
         raise NotImplementedError
 
-    async def list(self, *, limit: int, cursor: str | None) -> Listing[Subscription]:
+    async def page(self, *, limit: int, cursor: str | None) -> Listing[Subscription]:
         """Newest first."""
         raise NotImplementedError
 
@@ -58,9 +58,9 @@ class SubscriptionStore:
         subscription_id: str,
         *,
         url: str | Unset = UNSET,
-        event_types: tuple[str, ...] | None | Unset = UNSET,
-        source_ids: tuple[str, ...] | None | Unset = UNSET,
-        description: str | None | Unset = UNSET,
+        event_types: tuple[str, ...] | Unset | None = UNSET,
+        source_ids: tuple[str, ...] | Unset | None = UNSET,
+        description: str | Unset | None = UNSET,
         headers: Mapping[str, str] | Unset = UNSET,
         enabled: bool | Unset = UNSET,
     ) -> Subscription:

@@ -1,0 +1,57 @@
+"""Building webhook events from upstream messages (INTERFACE.md, "Webhooks sent")."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from relay.core.ids import event_id_for, new_id
+from relay.core.models import MESSAGE_RECEIVED, MESSAGE_SENT, RELAY_PING, Event, Message
+
+
+def rfc3339(epoch_s: float) -> str:
+    """`epoch_s` as an RFC 3339 UTC timestamp with second precision."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))
+
+
+def event_from_message(message: Message, *, source_id: str, created_at_ms: int) -> Event:
+    """The event of one upstream message; its id depends only on (source, documentId)."""
+    data: dict[str, object] = {"documentId": message.document_id}
+    if message.origin_document_id is not None:
+        data["originDocumentId"] = message.origin_document_id
+    if message.sender is not None:
+        data["from"] = message.sender
+    if message.recipient is not None:
+        data["recipient"] = message.recipient
+    if message.text is not None:
+        data["text"] = message.text
+    data["timestamp"] = message.timestamp
+    data["source_id"] = source_id
+    kind = MESSAGE_RECEIVED if message.kind == "incoming" else MESSAGE_SENT
+    return Event(
+        id=event_id_for(source_id, message.document_id),
+        type=kind,
+        source_id=source_id,
+        timestamp=message.timestamp,
+        created_at_ms=created_at_ms,
+        body=_body(kind, message.timestamp, data),
+    )
+
+
+def ping_event(*, subscription_id: str, now: float) -> Event:
+    """A `relay.ping` test event for one subscription."""
+    stamp = int(now)
+    data: dict[str, object] = {"subscription_id": subscription_id, "message": "ping from relay"}
+    return Event(
+        id=new_id("evt"),
+        type=RELAY_PING,
+        source_id=None,
+        timestamp=stamp,
+        created_at_ms=int(now * 1000),
+        body=_body(RELAY_PING, stamp, data),
+    )
+
+
+def _body(kind: str, timestamp: int, data: dict[str, object]) -> bytes:
+    payload = {"type": kind, "timestamp": rfc3339(timestamp), "data": data}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
