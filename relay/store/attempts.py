@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from redis.asyncio import Redis
 
 from relay.core.models import Attempt
@@ -14,6 +16,11 @@ class AttemptLog:
         self._redis = redis
         self._keys = keys
         self._kept = kept
+
+    async def record_many(self, attempts: Sequence[Attempt]) -> None:
+        """Append attempts to their subscriptions' logs in one round trip, trimming each log
+        to `kept`; the caller gives each a fresh id (`new_id("att")`)."""
+        raise NotImplementedError
 
     async def page(
         self, subscription_id: str, *, limit: int, cursor: str | None

@@ -14,6 +14,19 @@ class DeadLetterStore:
         self._redis = redis
         self._keys = keys
 
+    async def add(
+        self,
+        *,
+        event_id: str,
+        subscription_id: str,
+        attempts: int,
+        last_error: str | None,
+        last_status_code: int | None,
+        failed_at: float,
+    ) -> DeadLetter:
+        """Record a delivery that used up the retry schedule."""
+        raise NotImplementedError
+
     async def get(self, dead_letter_id: str) -> DeadLetter:
         """The dead letter; raises NotFound."""
         raise NotImplementedError

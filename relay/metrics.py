@@ -1,0 +1,41 @@
+"""Prometheus metrics of every role. Names are part of the public surface (README)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+POLLS = Counter(
+    "relay_polls_total", "Upstream polls by source and outcome", ["source_id", "outcome"]
+)
+MESSAGES_INGESTED = Counter(
+    "relay_messages_ingested_total", "New messages turned into events", ["source_id"]
+)
+DUPLICATES_DROPPED = Counter(
+    "relay_duplicates_dropped_total", "Messages already seen (boundary re-polls)", ["source_id"]
+)
+POSSIBLE_GAPS = Counter(
+    "relay_possible_gaps_total",
+    "Seconds with more messages than one page could return (upstream limit)",
+    ["source_id"],
+)
+SOURCE_CURSOR_LAG = Gauge(
+    "relay_source_cursor_lag_seconds", "Now minus the source cursor", ["source_id"]
+)
+DELIVERIES = Counter(
+    "relay_deliveries_total",
+    "Delivery attempts by subscription and outcome",
+    ["subscription_id", "outcome"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "relay_attempt_duration_seconds",
+    "Duration of one webhook POST",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+END_TO_END_LAG = Histogram(
+    "relay_delivery_lag_seconds",
+    "Message timestamp to successful delivery",
+    buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300, 1800, 7200),
+)
+DEAD_LETTERS = Counter(
+    "relay_dead_letters_total", "Deliveries that used up the retry schedule", ["subscription_id"]
+)
