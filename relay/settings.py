@@ -40,6 +40,7 @@ class Settings:
     event_retention_s: int = 7 * 86400
     subscriber_concurrency: int = 16
     attempts_kept: int = 1000
+    demo_secret: str | None = None  # `relay dev` hands the demo receiver its secret
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +66,7 @@ class Settings:
             event_retention_s=_int(env, "RELAY_EVENT_RETENTION", 7 * 86400, low=60),
             subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
             attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
+            demo_secret=env.get("RELAY_DEMO_SECRET") or None,
         )
 
     def replace(self, **changes: object) -> Settings:

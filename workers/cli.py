@@ -1,0 +1,182 @@
+"""The `relay` command: one subcommand per role, plus `run` (all roles), `dev` and `simulate`.
+
+Every long-running command logs JSON lines to stderr and stops cleanly on SIGTERM/SIGINT.
+Exit codes: 0 clean stop, 2 bad configuration or usage, 3 Redis unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from relay import __version__
+from relay.connection import check_redis
+from relay.core.errors import ConfigError, RedisUnavailable
+from relay.logs import configure_logging
+from relay.settings import Settings
+
+log = logging.getLogger("relay.cli")
+
+EXIT_CONFIG = 2
+EXIT_REDIS = 3
+ROLES = ("api", "poller", "dispatcher", "worker")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `relay` console script; exits with the command's status."""
+    args = _parser().parse_args(argv)
+    try:
+        code = args.handler(args)
+    except ConfigError as exc:
+        print(f"relay: configuration error: {exc}", file=sys.stderr)
+        code = EXIT_CONFIG
+    except RedisUnavailable as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        code = EXIT_REDIS
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"relay {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="all roles in one supervised process tree").set_defaults(
+        handler=_run
+    )
+    for role, text in (
+        ("api", "the admin REST API"),
+        ("poller", "poll the MC5 sources and record new messages"),
+        ("dispatcher", "first delivery attempts"),
+        ("worker", "the RQ retry worker (runs scheduled retries)"),
+    ):
+        commands.add_parser(role, help=text).set_defaults(handler=_role, role=role)
+    dev = commands.add_parser("dev", help="everything, with embedded Redis, simulator and receiver")
+    dev.add_argument("--rate", type=float, default=0.5, help="simulated messages per second")
+    dev.add_argument("--simulator-port", type=int, default=8090)
+    dev.add_argument("--receiver-port", type=int, default=8070)
+    dev.set_defaults(handler=_dev)
+    sim = commands.add_parser("simulate", help="the MC5 upstream simulator alone")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--rate", type=float, default=0.0, help="generated messages per second")
+    sim.add_argument("--account", action="append", default=[], metavar="USER:PASSWORD")
+    sim.set_defaults(handler=_simulate)
+    receiver = commands.add_parser("demo-receiver", help="print and verify received webhooks")
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=int, default=8070)
+    receiver.set_defaults(handler=_demo_receiver)
+    return parser
+
+
+def _role(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    configure_logging(role=args.role, level=settings.log_level)
+    redis_url = settings.require_redis_url()
+    if args.role == "api":
+        settings.require_admin_tokens()
+    check_redis(redis_url)
+    if args.role == "worker":
+        from workers.retry_worker import run_retry_worker
+
+        run_retry_worker(settings)
+        return 0
+    return _run_until_signalled(_role_coroutine(args.role, settings))
+
+
+def _role_coroutine(role: str, settings: Settings) -> Callable[[asyncio.Event], Awaitable[None]]:
+    if role == "api":
+        from relay.api.app import serve_api
+
+        return lambda stop: serve_api(settings, stop=stop)
+    if role == "poller":
+        from workers.poller import run_poller
+
+        return lambda stop: run_poller(settings, stop=stop)
+    from workers.dispatcher import run_dispatcher
+
+    return lambda stop: run_dispatcher(settings, stop=stop)
+
+
+def _run_until_signalled(start: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    """Run `start(stop)` in a fresh event loop; SIGTERM and SIGINT set `stop`."""
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await start(stop)
+
+    asyncio.run(body())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workers.supervisor import run_all
+
+    settings = Settings.from_env()
+    configure_logging(role="supervisor", level=settings.log_level)
+    return run_all(settings)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from workers.dev import run_dev
+
+    settings = Settings.from_env()
+    configure_logging(role="dev", level=settings.log_level)
+    return run_dev(
+        settings,
+        rate=args.rate,
+        simulator_port=args.simulator_port,
+        receiver_port=args.receiver_port,
+    )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from relay.simulator.app import SimulatorConfig, serve
+
+    configure_logging(role="simulator")
+    config = SimulatorConfig()
+    if args.account:
+        config.accounts = dict(_account(a) for a in args.account)
+    log.info("simulator listening", extra={"url": f"http://{args.host}:{args.port}"})
+    return _run_until_signalled(
+        lambda stop: _serve_until(
+            serve(host=args.host, port=args.port, config=config, traffic_rate=args.rate), stop
+        )
+    )
+
+
+def _demo_receiver(args: argparse.Namespace) -> int:
+    from relay.demo import serve_receiver
+
+    settings = Settings.from_env()
+    return _run_until_signalled(
+        lambda stop: serve_receiver(host=args.host, port=args.port, settings=settings, stop=stop)
+    )
+
+
+def _account(raw: str) -> tuple[str, str]:
+    username, sep, password = raw.partition(":")
+    if not sep or not username:
+        raise ConfigError(f"--account must look like USER:PASSWORD, got {raw!r}")
+    return username, password
+
+
+async def _serve_until(server: Awaitable[None], stop: asyncio.Event) -> None:
+    task = asyncio.ensure_future(server)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stopper):
+        pending.cancel()
+    await asyncio.gather(task, stopper, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""`relay dev`: the whole relay on one laptop, with demo traffic and a demo receiver.
+
+Starts an embedded Redis when REDIS_URL is unset, the MC5 simulator generating messages, a
+demo receiver that verifies and prints each webhook, and every relay role; subscribes the
+receiver and points a source at the simulator; prints the admin URL, token and a curl line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sys
+import time
+
+from relay.connection import async_redis, check_redis, embedded_redis
+from relay.settings import Settings
+from relay.store import Store
+from workers.supervisor import ChildSpec, Supervisor, role_spec
+
+DEMO_USERNAME = "demo@reseller"
+DEMO_PASSWORD = "demo"  # noqa: S105  (the simulator's demo account)
+DEMO_DESCRIPTION = "relay dev demo receiver"
+
+
+def run_dev(settings: Settings, *, rate: float, simulator_port: int, receiver_port: int) -> int:
+    """Run everything until Ctrl-C; returns the exit status."""
+    with contextlib.ExitStack() as stack:
+        redis_url = settings.redis_url or stack.enter_context(embedded_redis())
+        check_redis(redis_url)
+        token = settings.admin_tokens[0] if settings.admin_tokens else secrets.token_urlsafe(24)
+        settings = settings.replace(redis_url=redis_url, allow_private_targets=True)
+        simulator_url = f"http://127.0.0.1:{simulator_port}"
+        receiver_url = f"http://127.0.0.1:{receiver_port}/"
+        secret = asyncio.run(
+            _seed(settings, simulator_url=simulator_url, receiver_url=receiver_url)
+        )
+        env = {
+            "REDIS_URL": redis_url,
+            "RELAY_ADMIN_TOKEN": ",".join(settings.admin_tokens or (token,)),
+            "RELAY_ALLOW_PRIVATE_TARGETS": "true",
+            "RELAY_DEMO_SECRET": secret,
+        }
+        python = sys.executable
+        children = [
+            ChildSpec(
+                "simulator",
+                [
+                    python,
+                    "-m",
+                    "workers.cli",
+                    "simulate",
+                    "--port",
+                    str(simulator_port),
+                    "--rate",
+                    str(rate),
+                    "--account",
+                    f"{DEMO_USERNAME}:{DEMO_PASSWORD}",
+                ],
+                env,
+            ),
+            ChildSpec(
+                "demo-receiver",
+                [python, "-m", "workers.cli", "demo-receiver", "--port", str(receiver_port)],
+                env,
+            ),
+            *(role_spec(role, env) for role in ("api", "poller", "dispatcher", "worker")),
+        ]
+        _print_banner(settings, token=token, simulator_url=simulator_url, receiver_url=receiver_url)
+        return Supervisor(children, grace_s=settings.delivery_timeout_s + 5).run()
+    return 0
+
+
+async def _seed(settings: Settings, *, simulator_url: str, receiver_url: str) -> str:
+    """Point a source at the simulator and subscribe the receiver; returns its secret."""
+    redis = async_redis(settings.require_redis_url())
+    try:
+        store = Store.create(redis, settings)
+        now = time.time()
+        await store.sources.ensure(
+            username=DEMO_USERNAME,
+            password=DEMO_PASSWORD,
+            base_url=simulator_url,
+            poll_interval_s=min(settings.poll_interval_s, 1.0),
+            start_from=None,
+            now=now,
+        )
+        for subscription in await store.subscriptions.all():
+            if subscription.url == receiver_url and subscription.description == DEMO_DESCRIPTION:
+                await store.subscriptions.update(subscription.id, enabled=True)
+                return subscription.secrets[0].value
+        created = await store.subscriptions.create(
+            url=receiver_url,
+            event_types=None,
+            source_ids=None,
+            description=DEMO_DESCRIPTION,
+            headers={},
+            enabled=True,
+            now=now,
+        )
+        return created.secrets[0].value
+    finally:
+        await redis.aclose()
+
+
+def _print_banner(settings: Settings, *, token: str, simulator_url: str, receiver_url: str) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    print(
+        f"""
+relay dev is starting (Ctrl-C stops everything)
+  admin API      {api}   (OpenAPI: {api}/openapi.yaml)
+  admin token    {token}
+  MC5 simulator  {simulator_url}   (source {DEMO_USERNAME})
+  demo receiver  {receiver_url}   (subscribed; prints each verified webhook below)
+
+try:
+  curl -s -H 'Authorization: Bearer {token}' {api}/v1/events?limit=3
+""",
+        flush=True,
+    )

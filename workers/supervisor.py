@@ -1,0 +1,167 @@
+"""`relay run`: start every role as a child process, restart crashed ones, stop all cleanly.
+
+Children run in their own sessions, so a terminal's Ctrl-C reaches only the supervisor, which
+then asks each child to stop with SIGTERM (in-flight deliveries finish or are handed back) and
+kills whatever is still alive after the grace period. On Linux each child also gets SIGTERM
+if the supervisor itself dies (`kill -9`), so no role outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from relay.connection import async_redis, check_redis, redis_persistence_enabled
+from relay.settings import Settings
+from relay.store import Store
+
+log = logging.getLogger("relay.supervisor")
+
+RESTART_DELAY_MAX_S = 30.0
+HEALTHY_AFTER_S = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """How to start one child: a name for logs, its argv and extra environment."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def role_spec(role: str, env: Mapping[str, str] | None = None) -> ChildSpec:
+    """The child that runs one `relay <role>` with this interpreter."""
+    return ChildSpec(role, [sys.executable, "-m", "workers.cli", role], dict(env or {}))
+
+
+def run_all(settings: Settings) -> int:
+    """`relay run`: check Redis, seed the default source, supervise every role until signalled."""
+    redis_url = settings.require_redis_url()
+    settings.require_admin_tokens()
+    check_redis(redis_url)
+    if not redis_persistence_enabled(redis_url):
+        log.warning(
+            "Redis persistence is off: a Redis restart loses queued deliveries; "
+            "run Redis with appendonly yes in production"
+        )
+    asyncio.run(ensure_default_source(settings))
+    roles = [role_spec(role) for role in ("api", "poller", "dispatcher", "worker")]
+    return Supervisor(roles, grace_s=settings.delivery_timeout_s + 10).run()
+
+
+async def ensure_default_source(settings: Settings) -> None:
+    """Create the MC5_USERNAME/MC5_PASSWORD source if both are set (idempotent)."""
+    if not (settings.mc5_username and settings.mc5_password):
+        return
+    redis = async_redis(settings.require_redis_url())
+    try:
+        source = await Store.create(redis, settings).sources.ensure(
+            username=settings.mc5_username,
+            password=settings.mc5_password,
+            base_url=settings.mc5_base_url,
+            poll_interval_s=settings.poll_interval_s,
+            start_from=settings.start_from,
+            now=time.time(),
+        )
+        log.info("default source ready", extra={"source_id": source.id})
+    finally:
+        await redis.aclose()
+
+
+class Supervisor:
+    """Keeps a set of child processes running until SIGTERM/SIGINT, then stops them."""
+
+    def __init__(
+        self,
+        children: Sequence[ChildSpec],
+        *,
+        grace_s: float = 25.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._specs = list(children)
+        self._grace_s = grace_s
+        self._clock = clock
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._started_at: dict[str, float] = {}
+        self._restart_at: dict[str, float] = {}
+        self._delay_s: dict[str, float] = {}
+        self._stopping = False
+
+    def request_stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        """Block until signalled; returns 0 after every child has stopped."""
+        previous = {s: signal.signal(s, self.request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for spec in self._specs:
+                self._start(spec)
+            while not self._stopping:
+                self._watch()
+                time.sleep(0.2)
+        finally:
+            self._stop_all()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0
+
+    def _start(self, spec: ChildSpec) -> None:
+        env = {**os.environ, **spec.env}
+        process = subprocess.Popen(  # noqa: S603
+            list(spec.argv), env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        self._processes[spec.name] = process
+        self._started_at[spec.name] = self._clock()
+        log.info("started", extra={"child": spec.name, "pid": process.pid})
+
+    def _watch(self) -> None:
+        now = self._clock()
+        for spec in self._specs:
+            process = self._processes.get(spec.name)
+            if process is not None and process.poll() is None:
+                if now - self._started_at[spec.name] > HEALTHY_AFTER_S:
+                    self._delay_s.pop(spec.name, None)
+                continue
+            if process is not None:
+                delay = min(self._delay_s.get(spec.name, 0.5) * 2, RESTART_DELAY_MAX_S)
+                self._delay_s[spec.name] = delay
+                self._restart_at[spec.name] = now + delay
+                del self._processes[spec.name]
+                log.error(
+                    "child exited; restarting",
+                    extra={"child": spec.name, "exit_code": process.returncode, "delay_s": delay},
+                )
+            if now >= self._restart_at.get(spec.name, 0.0):
+                self._start(spec)
+
+    def _stop_all(self) -> None:
+        live = {n: p for n, p in self._processes.items() if p.poll() is None}
+        for process in live.values():
+            process.send_signal(signal.SIGTERM)
+        deadline = self._clock() + self._grace_s
+        for name, process in live.items():
+            try:
+                process.wait(timeout=max(0.1, deadline - self._clock()))
+            except subprocess.TimeoutExpired:
+                log.error("child did not stop in time; killing", extra={"child": name})
+                process.kill()
+                process.wait()
+        log.info("all children stopped")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the supervisor dies."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
