@@ -101,9 +101,10 @@ class Supervisor:
     def request_stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
         self._stopping = True
 
-    def run(self) -> int:
-        """Block until signalled; returns 0 after every child has stopped."""
-        previous = {s: signal.signal(s, self.request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    def run(self, *, handle_signals: bool = True) -> int:
+        """Block until signalled (or `request_stop`); returns 0 once every child has stopped."""
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        previous = {s: signal.signal(s, self.request_stop) for s in signals}
         try:
             for spec in self._specs:
                 self._start(spec)

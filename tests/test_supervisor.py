@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+from workers.supervisor import ChildSpec, Supervisor
+
+
+def test_crashed_child_is_restarted_and_all_stop_on_request(tmp_path: Path) -> None:
+    starts = tmp_path / "starts"
+    crasher = ChildSpec(
+        "crasher",
+        [sys.executable, "-c", f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(1)"],
+    )
+    sleeper = ChildSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    supervisor = Supervisor([crasher, sleeper], grace_s=5)
+    thread = threading.Thread(target=lambda: supervisor.run(handle_signals=False))
+    thread.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(starts.read_text() if starts.exists() else "") < 2:
+        time.sleep(0.1)
+    stop_requested = time.monotonic()
+    supervisor.request_stop()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert len(starts.read_text()) >= 2
+    assert time.monotonic() - stop_requested < 10  # the sleeper got SIGTERM, not the grace kill
