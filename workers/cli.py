@@ -18,6 +18,8 @@ from relay.connection import check_redis
 from relay.core.errors import ConfigError, RedisUnavailable
 from relay.logs import configure_logging
 from relay.settings import Settings
+from relay.store.keys import Keys
+from relay.telemetry import HeartbeatPublisher
 
 log = logging.getLogger("relay.cli")
 
@@ -81,12 +83,19 @@ def _role(args: argparse.Namespace) -> int:
     if args.role == "api":
         settings.require_admin_tokens()
     check_redis(redis_url)
-    if args.role == "worker":
-        from workers.retry_worker import run_retry_worker
+    heartbeat = HeartbeatPublisher(
+        redis_url=redis_url, keys=Keys(settings.key_prefix), role=args.role
+    )
+    heartbeat.start()
+    try:
+        if args.role == "worker":
+            from workers.retry_worker import run_retry_worker
 
-        run_retry_worker(settings)
-        return 0
-    return _run_until_signalled(_role_coroutine(args.role, settings))
+            run_retry_worker(settings)
+            return 0
+        return _run_until_signalled(_role_coroutine(args.role, settings))
+    finally:
+        heartbeat.stop()
 
 
 def _role_coroutine(role: str, settings: Settings) -> Callable[[asyncio.Event], Awaitable[None]]:

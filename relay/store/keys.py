@@ -19,6 +19,7 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}dl:{id}                     string: dead letter JSON
   {p}dls                         zset: dead letter ids by seq
   {p}retry:{event_id}:{sub_id}   hash: state of a delivery in the retry queue
+  {p}hb:{role}:{instance}        string: heartbeat + metrics snapshot of one process (TTL)
   RQ queue "{p}retry"            RQ keys are rq:queue:{p}retry, rq:job:{id}, ...
 
 Stream entry fields: `e` event id; optional `s` subscription id (only that one);
@@ -105,4 +106,19 @@ class Keys:
         return f"{self.prefix}retry"
 
     def heartbeat(self, role: str, instance: str) -> str:
+        """A role instance's heartbeat with its metrics snapshot (expires when it dies)."""
         return f"{self.prefix}hb:{role}:{instance}"
+
+    @property
+    def heartbeats_pattern(self) -> str:
+        return f"{self.prefix}hb:*"
+
+    @property
+    def rq_queue(self) -> str:
+        """RQ's list of jobs ready to run on the retry queue."""
+        return f"rq:queue:{self.retry_queue}"
+
+    @property
+    def rq_scheduled(self) -> str:
+        """RQ's registry of retries waiting for their time."""
+        return f"rq:scheduled:{self.retry_queue}"

@@ -1,0 +1,153 @@
+"""Metrics across processes: each role publishes its registry into Redis with its heartbeat;
+the admin API's `/metrics` merges them (labelled `role`, `instance`) with live queue gauges.
+
+This works the same for one `relay run` and for roles spread over machines, since Redis is
+the only thing they share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from relay.store.keys import Keys
+from relay.store.stats import Heartbeat, QueueDepths
+
+log = logging.getLogger("relay.telemetry")
+
+HEARTBEAT_INTERVAL_S = 5.0
+
+
+def instance_name() -> str:
+    """`host:pid`, unique per process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def snapshot(registry: CollectorRegistry = REGISTRY) -> list[dict[str, Any]]:
+    """The registry's metric families as plain JSON-able values."""
+    return [
+        {
+            "name": family.name,
+            "type": family.type,
+            "help": family.documentation,
+            "samples": [[s.name, s.labels, s.value] for s in family.samples],
+        }
+        for family in registry.collect()
+    ]
+
+
+class HeartbeatPublisher:
+    """A daemon thread writing this process's heartbeat + metrics every few seconds."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        keys: Keys,
+        role: str,
+        interval_s: float = HEARTBEAT_INTERVAL_S,
+    ) -> None:
+        self._client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self._key = keys.heartbeat(role, instance_name())
+        self._role = role
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop publishing and remove the heartbeat (this instance is gone)."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._interval_s + 5)
+        with contextlib.suppress(redis.RedisError):
+            self._client.delete(self._key)
+        self._client.close()
+
+    def publish_once(self) -> None:
+        value = json.dumps(
+            {
+                "role": self._role,
+                "instance": instance_name(),
+                "at": time.time(),
+                "metrics": snapshot(),
+            }
+        )
+        self._client.set(self._key, value, ex=int(self._interval_s * 3) + 1)
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.publish_once()
+            except redis.RedisError as exc:
+                log.warning("heartbeat not published", extra={"error": str(exc)})
+            self._stopped.wait(self._interval_s)
+
+
+def render_metrics(*, role: str, beats: Iterable[Heartbeat], depths: QueueDepths) -> bytes:
+    """The Prometheus text exposition of this process, every live role and the queues."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged(role=role, beats=list(beats), depths=depths))
+    return generate_latest(registry)
+
+
+class _Merged(Collector):
+    def __init__(self, *, role: str, beats: list[Heartbeat], depths: QueueDepths) -> None:
+        self._role = role
+        self._beats = beats
+        self._depths = depths
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        sources = [(self._role, instance_name(), snapshot())]
+        sources += [
+            (b.role, b.instance, b.metrics) for b in self._beats if b.instance != instance_name()
+        ]
+        for role, instance, metrics in sources:
+            for family in metrics:
+                merged = families.get(family["name"])
+                if merged is None:
+                    merged = Metric(family["name"], family["help"], family["type"])
+                    families[family["name"]] = merged
+                for name, labels, value in family["samples"]:
+                    merged.add_sample(name, {**labels, "role": role, "instance": instance}, value)
+        yield from families.values()
+        yield from self._live_gauges()
+
+    def _live_gauges(self) -> Iterator[Metric]:
+        depths = self._depths
+        for name, help_text, value in (
+            ("relay_stream_backlog", "Events waiting for a dispatcher", depths.stream_backlog),
+            ("relay_stream_pending", "Events read but not settled", depths.stream_pending),
+            ("relay_retry_queue_ready", "Retries due, waiting for a worker", depths.retry_ready),
+            (
+                "relay_retry_queue_scheduled",
+                "Retries waiting for their time",
+                depths.retry_scheduled,
+            ),
+            ("relay_dead_letters", "Dead letters kept", depths.dead_letters),
+        ):
+            gauge = Metric(name, help_text, "gauge")
+            gauge.add_sample(name, {}, value)
+            yield gauge
+        beats = Metric("relay_role_instances", "Live role instances (heartbeats)", "gauge")
+        counts: dict[str, int] = {}
+        for beat in self._beats:
+            counts[beat.role] = counts.get(beat.role, 0) + 1
+        for role, count in sorted(counts.items()):
+            beats.add_sample("relay_role_instances", {"role": role}, count)
+        yield beats
