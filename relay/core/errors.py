@@ -7,6 +7,7 @@ RelayError
 ├── Conflict               the request conflicts with current state
 ├── InvalidInput           a value failed validation (field and reason)
 │   └── UnsafeTarget       a subscriber URL points at a refused address
+├── SignatureError         a webhook's signature or timestamp did not verify
 ├── UpstreamError          the MC5 API could not be used
 │   ├── UpstreamTransportError   HTTP error, timeout, HTML or invalid JSON: back off and retry
 │   └── UpstreamStatusError      a non-zero MC5 `status` (see relay.core.mc5)
@@ -47,6 +48,11 @@ class InvalidInput(RelayError):
 
 class UnsafeTarget(InvalidInput):
     """A subscriber URL resolves to a loopback, private, link-local or metadata address."""
+
+
+class SignatureError(RelayError):
+    """A webhook's headers are missing, its timestamp is outside the tolerance, or no
+    signature matches."""
 
 
 class UpstreamError(RelayError):
