@@ -1,18 +1,41 @@
-"""Dead letters: deliveries that used up the retry schedule. OWNER: delivery helper."""
+"""Dead letters: deliveries that used up the retry schedule.
+
+Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` attempts,
+`err`, `c` last status code, `at` failed at), indexed by seq in the `dls` zset. They stay
+until retried.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import cast
+
 from redis.asyncio import Redis
 
+from relay.core.errors import NotFound
+from relay.core.ids import new_id
 from relay.core.models import DeadLetter
 from relay.store.keys import Keys
-from relay.store.pagination import Listing
+from relay.store.pagination import Listing, page_ids
+
+# KEYS: dead letter, index, stream; ARGV: id. Reading, queueing and removing in one script
+# means two concurrent retries of one dead letter queue it once.
+_RETRY_SCRIPT = """
+local stored = redis.call('GET', KEYS[1])
+if not stored then return false end
+local row = cjson.decode(stored)
+redis.call('XADD', KEYS[3], '*', 'e', row['e'], 's', row['s'], 'x', '1')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return stored
+"""
 
 
 class DeadLetterStore:
     def __init__(self, *, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._retry = redis.register_script(_RETRY_SCRIPT)
 
     async def add(
         self,
@@ -25,17 +48,80 @@ class DeadLetterStore:
         failed_at: float,
     ) -> DeadLetter:
         """Record a delivery that used up the retry schedule."""
-        raise NotImplementedError
+        dead_letter = DeadLetter(
+            id=new_id("dl"),
+            event_id=event_id,
+            subscription_id=subscription_id,
+            attempts=attempts,
+            last_error=last_error,
+            last_status_code=last_status_code,
+            failed_at=failed_at,
+        )
+        seq = await self._redis.incr(self._keys.seq)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._keys.dead_letter(dead_letter.id), _to_json(dead_letter))
+            pipe.zadd(self._keys.dead_letters, {dead_letter.id: seq})
+            await pipe.execute()
+        return dead_letter
 
     async def get(self, dead_letter_id: str) -> DeadLetter:
         """The dead letter; raises NotFound."""
-        raise NotImplementedError
+        stored = cast("str | None", await self._redis.get(self._keys.dead_letter(dead_letter_id)))
+        if stored is None:
+            raise NotFound(f"dead letter {dead_letter_id} not found")
+        return _from_json(dead_letter_id, stored)
 
     async def page(self, *, limit: int, cursor: str | None) -> Listing[DeadLetter]:
         """Newest first."""
-        raise NotImplementedError
+        ids, next_cursor = await page_ids(
+            self._redis, self._keys.dead_letters, limit=limit, cursor=cursor
+        )
+        if not ids:
+            return Listing((), next_cursor)
+        rows = cast(
+            "list[str | None]",
+            await self._redis.mget([self._keys.dead_letter(i) for i in ids]),
+        )
+        items = tuple(
+            _from_json(i, row) for i, row in zip(ids, rows, strict=True) if row is not None
+        )
+        return Listing(items, next_cursor)
 
     async def retry(self, dead_letter_id: str) -> DeadLetter:
         """Queue the delivery again (explicit, to its one subscription) and remove the dead
-        letter, atomically; raises NotFound."""
-        raise NotImplementedError
+        letter, atomically; raises NotFound (also for the loser of two concurrent retries)."""
+        keys = self._keys
+        stored = await self._retry(
+            keys=[keys.dead_letter(dead_letter_id), keys.dead_letters, keys.stream],
+            args=[dead_letter_id],
+        )
+        if stored is None:
+            raise NotFound(f"dead letter {dead_letter_id} not found")
+        return _from_json(dead_letter_id, cast("str", stored))
+
+
+def _to_json(dead_letter: DeadLetter) -> str:
+    return json.dumps(
+        {
+            "e": dead_letter.event_id,
+            "s": dead_letter.subscription_id,
+            "n": dead_letter.attempts,
+            "err": dead_letter.last_error,
+            "c": dead_letter.last_status_code,
+            "at": dead_letter.failed_at,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _from_json(dead_letter_id: str, stored: str) -> DeadLetter:
+    row = json.loads(stored)
+    return DeadLetter(
+        id=dead_letter_id,
+        event_id=row["e"],
+        subscription_id=row["s"],
+        attempts=row["n"],
+        last_error=row["err"],
+        last_status_code=row["c"],
+        failed_at=row["at"],
+    )

@@ -1,14 +1,28 @@
-"""Subscriptions in Redis. OWNER: delivery helper. Interface fixed; bodies to implement."""
+"""Subscriptions in Redis: one hash each, ids in a zset by seq, a version counter for caches.
+
+Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets`
+(`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
+`description`, `headers`, `disabled_reason` as JSON. Every change bumps `subs:version`
+in the same transaction, so a reader that saw the new version reads the new data.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
+from redis.typing import EncodableT, FieldT
 
-from relay.core.models import Subscription
+from relay.core.errors import NotFound
+from relay.core.ids import new_id
+from relay.core.models import Secret, Subscription
+from relay.core.signing import new_secret
 from relay.store.keys import Keys
-from relay.store.pagination import Listing
+from relay.store.pagination import Listing, page_ids
 
 
 class Unset:
@@ -17,11 +31,20 @@ class Unset:
 
 UNSET = Unset()
 
+_DELETE_SCRIPT = """
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('INCR', KEYS[4])
+return 1
+"""
+
 
 class SubscriptionStore:
     def __init__(self, *, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._delete = redis.register_script(_DELETE_SCRIPT)
 
     async def create(
         self,
@@ -35,23 +58,50 @@ class SubscriptionStore:
         now: float,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
-        raise NotImplementedError
+        subscription = Subscription(
+            id=new_id("sub"),
+            url=url,
+            secrets=(Secret(new_secret()),),
+            created_at=now,
+            event_types=event_types,
+            source_ids=source_ids,
+            description=description,
+            headers=dict(headers),
+            enabled=enabled,
+        )
+        keys = self._keys
+        seq = await self._redis.incr(keys.seq)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.subscription(subscription.id), mapping=_to_fields(subscription))
+            pipe.zadd(keys.subscriptions, {subscription.id: seq})
+            pipe.incr(keys.subscriptions_version)
+            await pipe.execute()
+        return subscription
 
     async def get(self, subscription_id: str) -> Subscription:
         """The subscription; raises NotFound."""
-        raise NotImplementedError
+        key = self._keys.subscription(subscription_id)
+        fields = cast("dict[str, str]", await self._redis.hgetall(key))
+        if not fields:
+            raise NotFound(f"subscription {subscription_id} not found")
+        return _from_fields(subscription_id, fields)
 
     async def page(self, *, limit: int, cursor: str | None) -> Listing[Subscription]:
         """Newest first."""
-        raise NotImplementedError
+        ids, next_cursor = await page_ids(
+            self._redis, self._keys.subscriptions, limit=limit, cursor=cursor
+        )
+        return Listing(tuple(await self._get_many(ids)), next_cursor)
 
     async def all(self) -> list[Subscription]:
-        """Every subscription (the dispatcher's routing table)."""
-        raise NotImplementedError
+        """Every subscription (the dispatcher's routing table), oldest first."""
+        ids = cast("list[str]", await self._redis.zrange(self._keys.subscriptions, 0, -1))
+        return await self._get_many(ids)
 
     async def version(self) -> int:
         """A counter bumped by every change, so readers can cache `all()`."""
-        raise NotImplementedError
+        value = cast("str | None", await self._redis.get(self._keys.subscriptions_version))
+        return int(value or 0)
 
     async def update(
         self,
@@ -65,18 +115,125 @@ class SubscriptionStore:
         enabled: bool | Unset = UNSET,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
-        raise NotImplementedError
+        changes: dict[str, Any] = {}
+        if not isinstance(url, Unset):
+            changes["url"] = url
+        if not isinstance(event_types, Unset):
+            changes["event_types"] = event_types
+        if not isinstance(source_ids, Unset):
+            changes["source_ids"] = source_ids
+        if not isinstance(description, Unset):
+            changes["description"] = description
+        if not isinstance(headers, Unset):
+            changes["headers"] = dict(headers)
+        if not isinstance(enabled, Unset):
+            changes["enabled"] = enabled
+            if enabled:
+                changes["disabled_reason"] = None
+        return await self._modify(subscription_id, lambda sub: replace(sub, **changes))
 
     async def disable(self, subscription_id: str, *, reason: str) -> None:
-        """Disable (e.g. after 410 Gone) and record why."""
-        raise NotImplementedError
+        """Disable (e.g. after 410 Gone) and record why; raises NotFound."""
+        await self._modify(
+            subscription_id, lambda sub: replace(sub, enabled=False, disabled_reason=reason)
+        )
 
     async def delete(self, subscription_id: str) -> None:
         """Remove it and its attempt log; raises NotFound."""
-        raise NotImplementedError
+        keys = self._keys
+        deleted = await self._delete(
+            keys=[
+                keys.subscription(subscription_id),
+                keys.subscriptions,
+                keys.attempts(subscription_id),
+                keys.subscriptions_version,
+            ],
+            args=[subscription_id],
+        )
+        if not int(deleted):
+            raise NotFound(f"subscription {subscription_id} not found")
 
     async def rotate_secret(
         self, subscription_id: str, *, overlap_s: float, now: float
     ) -> Subscription:
-        """A new current secret; the previous one keeps signing until now + overlap_s."""
-        raise NotImplementedError
+        """A new current secret; the previous one keeps signing until now + overlap_s.
+        Secrets whose overlap has ended are dropped."""
+
+        def rotate(sub: Subscription) -> Subscription:
+            previous = (replace(sub.secrets[0], expires_at=now + overlap_s), *sub.secrets[1:])
+            still_signing = tuple(
+                s for s in previous if s.expires_at is not None and s.expires_at > now
+            )
+            return replace(sub, secrets=(Secret(new_secret()), *still_signing))
+
+        return await self._modify(subscription_id, rotate)
+
+    async def _modify(
+        self, subscription_id: str, change: Callable[[Subscription], Subscription]
+    ) -> Subscription:
+        """Read, change and write one subscription under WATCH, so concurrent changes (or a
+        delete) are never lost or resurrected; raises NotFound."""
+        key = self._keys.subscription(subscription_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    fields = cast("dict[str, str]", await pipe.hgetall(key))
+                    if not fields:
+                        raise NotFound(f"subscription {subscription_id} not found")
+                    changed = change(_from_fields(subscription_id, fields))
+                    pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
+                    pipe.hset(key, mapping=_to_fields(changed))
+                    pipe.incr(self._keys.subscriptions_version)
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    continue
+
+    async def _get_many(self, ids: Sequence[str]) -> list[Subscription]:
+        """Subscriptions in the order asked, skipping any deleted meanwhile; one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for subscription_id in ids:
+                pipe.hgetall(self._keys.subscription(subscription_id))
+            rows = cast("list[dict[str, str]]", await pipe.execute())
+        return [
+            _from_fields(subscription_id, row)
+            for subscription_id, row in zip(ids, rows, strict=True)
+            if row
+        ]
+
+
+def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
+    return {
+        "url": sub.url,
+        "created_at": repr(sub.created_at),
+        "enabled": "1" if sub.enabled else "0",
+        "secrets": _json([{"v": s.value, "x": s.expires_at} for s in sub.secrets]),
+        "event_types": _json(sub.event_types),
+        "source_ids": _json(sub.source_ids),
+        "description": _json(sub.description),
+        "headers": _json(dict(sub.headers)),
+        "disabled_reason": _json(sub.disabled_reason),
+    }
+
+
+def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscription:
+    secrets = json.loads(fields["secrets"])
+    event_types = json.loads(fields["event_types"])
+    source_ids = json.loads(fields["source_ids"])
+    return Subscription(
+        id=subscription_id,
+        url=fields["url"],
+        secrets=tuple(Secret(value=s["v"], expires_at=s["x"]) for s in secrets),
+        created_at=float(fields["created_at"]),
+        event_types=None if event_types is None else tuple(event_types),
+        source_ids=None if source_ids is None else tuple(source_ids),
+        description=json.loads(fields["description"]),
+        headers=json.loads(fields["headers"]),
+        enabled=fields["enabled"] == "1",
+        disabled_reason=json.loads(fields["disabled_reason"]),
+    )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
