@@ -184,7 +184,7 @@ async def test_endless_response_body_is_capped_at_4_kib_without_hanging(
 async def test_slow_subscriber_times_out_as_a_failed_attempt(
     settings: Settings, serve_app: Callable[..., str], deliverer_for: Callable[..., Deliverer]
 ) -> None:
-    url = serve_app(Receiver(delay_s=3.0).app())
+    url = serve_app(Receiver(delay_s=1.5).app())
     deliverer = deliverer_for(settings.replace(delivery_timeout_s=0.5))
     await deliverer.start()
 

@@ -27,12 +27,14 @@ class Received:
 
 @dataclass
 class Receiver:
-    """`statuses` are answered in order, then `default`; `delay_s` stalls every answer."""
+    """`statuses` are answered in order, then `default`; `delays_s` stall answers in order,
+    then `delay_s` stalls every answer."""
 
     secret: str | None = None
     statuses: list[int] = field(default_factory=list)
     default: int = 204
     delay_s: float = 0.0
+    delays_s: list[float] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,9 +57,11 @@ class Receiver:
                     )
                 )
                 status = self.statuses.pop(0) if self.statuses else self.default
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
-            return Response(b"ok", status_code=status, headers=self.headers)
+                delay_s = self.delays_s.pop(0) if self.delays_s else self.delay_s
+            if delay_s:
+                await asyncio.sleep(delay_s)
+            body_out = b"" if status in (204, 304) else b"ok"
+            return Response(body_out, status_code=status, headers=self.headers)
 
         async def endless(request: Request) -> StreamingResponse:
             await request.body()
