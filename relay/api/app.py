@@ -1,0 +1,93 @@
+"""The admin REST API application: `create_app(settings, ...)` and `serve_api`.
+
+Routes live in one module per resource; errors become problem+json in `problems`; every
+`/v1` route needs a bearer token (`auth`). The lifespan owns the Redis client (unless one is
+given) and the Deliverer used by test pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from relay.api import (
+    dead_letters,
+    deliveries,
+    events,
+    health,
+    sources,
+    subscription_secrets,
+    subscriptions,
+)
+from relay.api.auth import BearerAuth
+from relay.api.context import ApiContext
+from relay.api.problems import EXCEPTION_HANDLERS
+from relay.connection import async_redis
+from relay.delivery import Deliverer
+from relay.serving import serve_asgi
+from relay.settings import Settings
+from relay.store import Store
+
+
+def all_routes() -> list[Route]:
+    return [
+        *health.routes(),
+        *sources.routes(),
+        *subscriptions.routes(),
+        *subscription_secrets.routes(),
+        *deliveries.routes(),
+        *events.routes(),
+        *dead_letters.routes(),
+    ]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis: Redis | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The admin API. Without `redis`, the app opens (and closes) its own client for
+    `settings.redis_url`; the lifespan also starts and closes a Deliverer for test pings."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = redis if redis is not None else async_redis(settings.require_redis_url())
+        try:
+            store = Store.create(client, settings)
+            deliverer = Deliverer(store=store, settings=settings)
+            await deliverer.start()
+            try:
+                app.state.context = ApiContext(
+                    settings=settings, redis=client, store=store, deliverer=deliverer, clock=clock
+                )
+                yield
+            finally:
+                await deliverer.close()
+        finally:
+            if redis is None:
+                await client.aclose()
+
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(BearerAuth, tokens=settings.admin_tokens)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    # "/v1/sources/" is not "/v1/sources": a redirect would hide the 404 from clients.
+    app.router.redirect_slashes = False
+    return app
+
+
+async def serve_api(settings: Settings, *, stop: asyncio.Event) -> None:
+    """Serve the admin API on settings.api_host:api_port until `stop` is set."""
+    await serve_asgi(
+        create_app(settings), host=settings.api_host, port=settings.api_port, stop=stop
+    )

@@ -1,0 +1,37 @@
+"""`/v1/dead-letters`: deliveries that used up the retry schedule, and retrying one."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from relay.api import serializers, validation
+from relay.api.context import context
+from relay.api.routing import resource
+
+
+async def list_dead_letters(request: Request) -> Response:
+    limit, cursor = validation.page_params(request)
+    page = await context(request).store.dead_letters.page(limit=limit, cursor=cursor)
+    return JSONResponse(serializers.listing(page, serializers.dead_letter))
+
+
+async def get_dead_letter(request: Request) -> Response:
+    store = context(request).store
+    dead_letter = await store.dead_letters.get(request.path_params["dead_letter_id"])
+    return JSONResponse(serializers.dead_letter(dead_letter))
+
+
+async def retry_dead_letter(request: Request) -> Response:
+    store = context(request).store
+    dead_letter = await store.dead_letters.retry(request.path_params["dead_letter_id"])
+    return JSONResponse(serializers.dead_letter(dead_letter), status_code=202)
+
+
+def routes() -> list[Route]:
+    return [
+        resource("/v1/dead-letters", get=list_dead_letters),
+        resource("/v1/dead-letters/{dead_letter_id}", get=get_dead_letter),
+        resource("/v1/dead-letters/{dead_letter_id}/retry", post=retry_dead_letter),
+    ]

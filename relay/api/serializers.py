@@ -1,0 +1,100 @@
+"""JSON shapes of the API's resources (documented in openapi.yaml). Never a password or secret,
+except `subscription_created` (the 201 of create) and the secret routes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from relay.core.events import rfc3339
+from relay.core.models import Attempt, DeadLetter, Event, Source, Subscription
+from relay.store.pagination import Listing
+
+T = TypeVar("T")
+
+
+def _time(epoch_s: float | None) -> str | None:
+    return None if epoch_s is None else rfc3339(epoch_s)
+
+
+def listing(page: Listing[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """`{"data": [...], "next_cursor": ...}`."""
+    return {"data": [render(item) for item in page.items], "next_cursor": page.next_cursor}
+
+
+def items(values: Iterable[T], render: Callable[[T], dict[str, Any]]) -> list[dict[str, Any]]:
+    return [render(value) for value in values]
+
+
+def source(value: Source) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "username": value.username,
+        "base_url": value.base_url,
+        "poll_interval": value.poll_interval_s,
+        "cursor": value.cursor,
+        "status": value.status,
+        "last_polled_at": _time(value.last_polled_at),
+        "last_error": value.last_error,
+        "created_at": rfc3339(value.created_at),
+    }
+
+
+def subscription(value: Subscription) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "url": value.url,
+        "event_types": None if value.event_types is None else list(value.event_types),
+        "source_ids": None if value.source_ids is None else list(value.source_ids),
+        "description": value.description,
+        "headers": dict(value.headers),
+        "enabled": value.enabled,
+        "disabled_reason": value.disabled_reason,
+        "created_at": rfc3339(value.created_at),
+    }
+
+
+def current_secret(value: Subscription) -> str:
+    """The newest secret (the one new signatures start with)."""
+    return value.secrets[0].value
+
+
+def subscription_created(value: Subscription) -> dict[str, Any]:
+    return {**subscription(value), "secret": current_secret(value)}
+
+
+def attempt(value: Attempt) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "event_id": value.event_id,
+        "attempt": value.attempt,
+        "at": rfc3339(value.at),
+        "status_code": value.status_code,
+        "error": value.error,
+        "response_body": value.response_body,
+        "duration_ms": value.duration_ms,
+    }
+
+
+def event(value: Event) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "type": value.type,
+        "source_id": value.source_id,
+        "timestamp": value.timestamp,
+        "created_at": rfc3339(value.created_at_ms / 1000),
+        "payload": json.loads(value.body),
+    }
+
+
+def dead_letter(value: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "event_id": value.event_id,
+        "subscription_id": value.subscription_id,
+        "attempts": value.attempts,
+        "last_error": value.last_error,
+        "last_status_code": value.last_status_code,
+        "failed_at": rfc3339(value.failed_at),
+    }
