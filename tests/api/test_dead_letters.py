@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import httpx
+
+from relay.store import Store
+
+
+async def add_dead_letter(store: Store, n: int) -> str:
+    dead = await store.dead_letters.add(
+        event_id=f"evt_{n}",
+        subscription_id="sub_x",
+        attempts=8,
+        last_error="timeout after 2 s",
+        last_status_code=None if n % 2 else 500,
+        failed_at=1700000000 + n,
+    )
+    return dead.id
+
+
+async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> None:
+    ids = [await add_dead_letter(store, n) for n in range(3)]
+    page = (await client.get("/v1/dead-letters", params={"limit": 2})).json()
+    assert [d["id"] for d in page["data"]] == ids[:0:-1]
+    rest = (await client.get("/v1/dead-letters", params={"cursor": page["next_cursor"]})).json()
+    assert [d["id"] for d in rest["data"]] == ids[:1] and rest["next_cursor"] is None
+
+    one = (await client.get(f"/v1/dead-letters/{ids[0]}")).json()
+    assert one == {
+        "id": ids[0],
+        "event_id": "evt_0",
+        "subscription_id": "sub_x",
+        "attempts": 8,
+        "last_error": "timeout after 2 s",
+        "last_status_code": 500,
+        "failed_at": "2023-11-14T22:13:20Z",
+    }
+
+    before = await store.redis.xlen(store.keys.stream)
+    retried = await client.post(f"/v1/dead-letters/{ids[0]}/retry")
+    assert retried.status_code == 202
+    assert retried.json() == one
+    entries = await store.redis.xrange(store.keys.stream)
+    assert await store.redis.xlen(store.keys.stream) == before + 1
+    assert entries[-1][1] == {"e": "evt_0", "s": "sub_x", "x": "1"}
+    assert (await client.get(f"/v1/dead-letters/{ids[0]}")).status_code == 404
+    assert (await client.post(f"/v1/dead-letters/{ids[0]}/retry")).status_code == 404
+
+
+async def test_unknown_dead_letter_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/dead-letters/dl_nope")).status_code == 404
+    assert (await client.post("/v1/dead-letters/dl_nope/retry")).status_code == 404
