@@ -36,7 +36,7 @@ from relay.store import Store
 USER_AGENT = f"relay/{__version__}"
 RESPONSE_BODY_LIMIT = 4096
 # The dispatcher's global in-flight cap; see workers/dispatcher.py for the measurements.
-CONNECTION_LIMIT = 512
+CONNECTION_LIMIT = 256
 # Subscribers' own headers never replace these (compared lower-case).
 PROTECTED_HEADERS = frozenset(
     {
