@@ -1,0 +1,91 @@
+"""The machine's limit: a plain aiohttp client loop posting the relay's own signed bodies.
+
+Reads deliveries (JSON lines `{"url", "secret", "id", "body"}`), posts each once with
+`concurrency` requests in flight over one pooled session, signing every request as the relay
+does, and prints one JSON line `{"count", "errors", "elapsed_s", "rate"}`. Nothing else: no
+Redis, no bookkeeping. Run: `python -m bench.limit FILE [--concurrency 64] [--time-limit 120]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.signing import secret_key, webhook_headers
+
+
+def load_deliveries(path: Path) -> list[tuple[str, bytes, str, bytes]]:
+    """(url, hmac key, webhook id, body) per line."""
+    deliveries = []
+    keys: dict[str, bytes] = {}
+    with path.open() as lines:
+        for line in lines:
+            row = json.loads(line)
+            key = keys.setdefault(row["secret"], secret_key(row["secret"]))
+            deliveries.append((row["url"], key, row["id"], row["body"].encode()))
+    return deliveries
+
+
+async def post_all(
+    deliveries: list[tuple[str, bytes, str, bytes]], *, concurrency: int, time_limit_s: float
+) -> dict[str, float]:
+    """Post every delivery once; stop early at `time_limit_s`."""
+    pending = iter(deliveries)
+    count = errors = 0
+    deadline = time.monotonic() + time_limit_s
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    timeout = aiohttp.ClientTimeout(total=15)
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def loop() -> None:
+            nonlocal count, errors
+            for url, key, webhook_id, body in pending:
+                if time.monotonic() > deadline:
+                    return
+                try:
+                    headers = webhook_headers(key, webhook_id, body)
+                    async with session.post(url, data=body, headers=headers) as response:
+                        await response.read()
+                        if 200 <= response.status < 300:
+                            count += 1
+                        else:
+                            errors += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    errors += 1
+
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
+    return {
+        "count": count,
+        "errors": errors,
+        "elapsed_s": elapsed,
+        "rate": count / elapsed,
+        "cpu_s": cpu_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.limit")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--time-limit", type=float, default=120.0)
+    args = parser.parse_args()
+    deliveries = load_deliveries(args.file)
+    result = asyncio.run(
+        post_all(deliveries, concurrency=args.concurrency, time_limit_s=args.time_limit)
+    )
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""The results as rows (scenario, figure, value, target, met?), printed, as Markdown, as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+DEDUPE_TARGET_BYTES = 100
+EVENT_TARGET_RATIO = 2.0
+LIMIT_TARGET_RATIO = 0.5
+NAIVE_TARGET_RATIO = 20.0
+ISOLATION_TARGET_RATIO = 1.10
+LATENCY_MARGIN_MS = 250.0
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    figure: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:,.0f} /s"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms"
+
+
+def _mib(value: int | None) -> str:
+    return "n/a" if value is None else f"{value / 1024 / 1024:,.0f} MiB"
+
+
+def build_rows(scenarios: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    relay = scenarios.get("throughput")
+    limit = scenarios.get("limit")
+    naive_runs = scenarios.get("naive") or []
+    if relay:
+        figure = f"relay, {relay['messages']:,} msgs x {relay['subscribers']} subs"
+        rows.append(Row("throughput", figure, _rate(relay["rate_per_s"])))
+        if relay["delivered_unique"] < relay["expected"]:
+            missing = relay["expected"] - relay["delivered_unique"]
+            rows.append(Row("throughput", "relay: deliveries missing", str(missing), "0", False))
+    if limit:
+        figure = f"limit: plain aiohttp loop, {limit['concurrency']} concurrent"
+        rows.append(Row("throughput", figure, _rate(limit["rate_per_s"])))
+    for run in naive_runs:
+        figure = f"naive: RQ job per delivery, {run['workers']} SimpleWorker(s)"
+        rows.append(Row("throughput", figure, _rate(run["rate_per_s"])))
+    if relay and limit and limit["rate_per_s"]:
+        ratio = relay["rate_per_s"] / limit["rate_per_s"]
+        rows.append(
+            Row(
+                "throughput",
+                "relay / limit",
+                f"{ratio:.2f}",
+                f">= {LIMIT_TARGET_RATIO:.2f}",
+                ratio >= LIMIT_TARGET_RATIO,
+            )
+        )
+    if relay and naive_runs:
+        best = max(run["rate_per_s"] for run in naive_runs)
+        if best:
+            ratio = relay["rate_per_s"] / best
+            rows.append(
+                Row(
+                    "throughput",
+                    "relay / naive (best of the naive runs)",
+                    f"{ratio:.1f}x",
+                    f">= {NAIVE_TARGET_RATIO:.0f}x",
+                    ratio >= NAIVE_TARGET_RATIO,
+                )
+            )
+    rows += _cpu_rows(relay, limit, naive_runs)
+    rows += _latency_rows(scenarios)
+    rows += _memory_rows(scenarios.get("memory"))
+    scale = scenarios.get("scaleout")
+    if relay:
+        rows.append(Row("scale-out", "1 dispatcher", _rate(relay["rate_per_s"])))
+    if scale:
+        rows.append(Row("scale-out", "2 dispatchers", _rate(scale["rate_per_s"])))
+    if scale and relay and relay["rate_per_s"]:
+        ratio = scale["rate_per_s"] / relay["rate_per_s"]
+        rows.append(Row("scale-out", "2 / 1 dispatchers", f"{ratio:.2f}", "reported"))
+    return rows
+
+
+def _cpu_rows(
+    relay: dict[str, Any] | None, limit: dict[str, Any] | None, naive_runs: list[dict[str, Any]]
+) -> list[Row]:
+    """CPU time per delivery: less sensitive to a busy machine than rates are."""
+    rows = []
+    if relay and "cpu_us_per_delivery" in relay:
+        shown = ", ".join(f"{name} {sec:.1f} s" for name, sec in relay["cpu_s"].items())
+        figure = f"CPU per delivery: relay roles ({shown})"
+        rows.append(Row("throughput", figure, f"{relay['cpu_us_per_delivery']:,.0f} us"))
+    if limit and "cpu_us_per_delivery" in limit:
+        figure = "CPU per delivery: limit client"
+        rows.append(Row("throughput", figure, f"{limit['cpu_us_per_delivery']:,.0f} us"))
+    for run in naive_runs:
+        if "cpu_us_per_delivery" in run:
+            figure = f"CPU per delivery: naive, {run['workers']} worker(s)"
+            rows.append(Row("throughput", figure, f"{run['cpu_us_per_delivery']:,.0f} us"))
+    return rows
+
+
+def _latency_rows(scenarios: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    base = scenarios.get("latency")
+    if base:
+        lat = base["latency"]
+        target_ms = base["poll_interval_s"] * 1000 + LATENCY_MARGIN_MS
+        where = f"{base['rate_per_s']:.0f}/s, poll {base['poll_interval_s']:g} s"
+        rows.append(Row("latency", f"p50 ({where})", _ms(lat["p50_ms"])))
+        rows.append(Row("latency", "p90", _ms(lat["p90_ms"])))
+        rows.append(
+            Row(
+                "latency",
+                "p99",
+                _ms(lat["p99_ms"]),
+                f"<= {target_ms:.0f} ms",
+                lat["p99_ms"] <= target_ms,
+            )
+        )
+        rows.append(Row("latency", "max", _ms(lat["max_ms"])))
+        rows += _legs("latency", base)
+        if base["measured"] < base["expected"]:
+            missing = base["expected"] - base["measured"]
+            rows.append(Row("latency", "deliveries missing", str(missing), "0", False))
+    iso = scenarios.get("isolation")
+    if iso:
+        lat = iso["latency"]
+        rows.append(
+            Row("isolation", "healthy p50 with a hanging 5th subscriber", _ms(lat["p50_ms"]))
+        )
+        rows.append(
+            Row("isolation", "healthy p99 with a hanging 5th subscriber", _ms(lat["p99_ms"]))
+        )
+        rows += _legs("isolation", iso)
+        if base:
+            ratio = lat["p99_ms"] / base["latency"]["p99_ms"]
+            rows.append(
+                Row(
+                    "isolation",
+                    "healthy p99 / p99 without it",
+                    f"{ratio:.2f}",
+                    f"<= {ISOLATION_TARGET_RATIO:.2f}",
+                    ratio <= ISOLATION_TARGET_RATIO,
+                )
+            )
+        if iso["measured"] < iso["expected"]:
+            missing = iso["expected"] - iso["measured"]
+            rows.append(Row("isolation", "healthy deliveries missing", str(missing), "0", False))
+    return rows
+
+
+def _legs(scenario: str, run: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key, label in (
+        ("upstream_to_recorded", "poll + ingest"),
+        ("recorded_to_arrival", "dispatch"),
+    ):
+        leg = run.get(key, {})
+        if leg.get("count"):
+            shown = f"{_ms(leg['p50_ms'])} / {_ms(leg['p99_ms'])}"
+            rows.append(Row(scenario, f"  of which {label} p50 / p99", shown))
+    return rows
+
+
+def _memory_rows(memory: dict[str, Any] | None) -> list[Row]:
+    if not memory:
+        return []
+    n = memory["messages"]
+    rows = [
+        Row(
+            "memory",
+            f"Redis bytes per message kept ({n:,} msgs)",
+            f"{memory['bytes_per_message_total']:,.0f} B",
+        ),
+        Row(
+            "memory",
+            "  by key family",
+            ", ".join(
+                f"{family} {size:,.0f}"
+                for family, size in memory["bytes_per_message_by_family"].items()
+                if size >= 1
+            ),
+        ),
+        Row(
+            "memory",
+            "dedupe bytes per id",
+            f"{memory['dedupe_bytes_per_id']:,.0f} B",
+            f"<= {DEDUPE_TARGET_BYTES} B",
+            memory["dedupe_bytes_per_id"] <= DEDUPE_TARGET_BYTES,
+        ),
+    ]
+    ratio = memory["event_to_json_ratio"]
+    rows.append(
+        Row(
+            "memory",
+            f"stored event / its JSON ({memory['event_json_bytes']:.0f} B)",
+            "n/a" if ratio is None else f"{ratio:.2f}",
+            f"<= {EVENT_TARGET_RATIO:.1f}",
+            None if ratio is None else ratio <= EVENT_TARGET_RATIO,
+        )
+    )
+    ttl = memory["ttl_s"]
+    bounded = ttl.get("seen") is not None and ttl.get("ev") is not None
+    shown = ", ".join(f"{family} {value}" for family, value in ttl.items())
+    rows.append(Row("memory", "dedupe and event TTLs (s)", shown or "none", "both set", bounded))
+    for name, peak in memory["peak_rss_bytes"].items():
+        rows.append(Row("memory", f"peak RSS {name}", _mib(peak)))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    header = Row("scenario", "figure", "value", "target", None)
+    cells = [(r.scenario, r.figure, r.value, r.target, _met(r.met)) for r in rows]
+    head = (header.scenario, header.figure, header.value, header.target, "met?")
+    widths = [max(len(row[i]) for row in [head, *cells]) for i in range(5)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * width for width in widths))
+    for row in cells:
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def format_markdown(rows: list[Row]) -> str:
+    lines = ["| scenario | figure | value | target | met? |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.scenario} | {r.figure} | {r.value} | {r.target} | {_met(r.met)} |")
+    return "\n".join(lines)
+
+
+def _met(met: bool | None) -> str:
+    return "" if met is None else ("yes" if met else "NO")
+
+
+def write_json(path: Path, payload: dict[str, Any], rows: list[Row]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = payload | {"table": [asdict(row) for row in rows]}
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
