@@ -15,6 +15,7 @@ import json
 
 import httpx
 
+from relay import __version__
 from relay.core.errors import UpstreamTransportError
 from relay.core.mc5 import ALL_MESSAGES_PATH, parse_page
 from relay.core.models import Page
@@ -30,7 +31,7 @@ class MC5Client:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         transport: httpx.AsyncBaseTransport | None = None,
-        user_agent: str = "relay",
+        user_agent: str = f"relay/{__version__}",
     ) -> None:
         self._timeout_s = timeout_s
         self._client = httpx.AsyncClient(
