@@ -20,16 +20,21 @@ import redis.asyncio
 from relay.core.errors import ConfigError, RedisUnavailable
 
 
+def _tcp_options(url: str) -> dict[str, bool]:
+    """TCP keepalive notices a silently dropped connection; unix sockets take no such option."""
+    return {} if url.startswith("unix:") else {"socket_keepalive": True}
+
+
 def async_redis(url: str) -> redis.asyncio.Redis:
     """An asyncio client (str responses) with a connection pool for `url`."""
     return redis.asyncio.Redis.from_url(
-        url, decode_responses=True, health_check_interval=30, socket_keepalive=True
+        url, decode_responses=True, health_check_interval=30, **_tcp_options(url)
     )
 
 
 def sync_redis(url: str) -> redis.Redis:
     """A blocking client (bytes responses), as RQ needs."""
-    return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+    return redis.Redis.from_url(url, health_check_interval=30, **_tcp_options(url))
 
 
 def check_redis(url: str, *, timeout_s: float = 3.0) -> None:

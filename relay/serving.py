@@ -26,7 +26,7 @@ async def serve_asgi(app: ASGIApp, *, host: str, port: int, stop: asyncio.Event)
     )
     server = uvicorn.Server(config)
     # The caller owns signals: uvicorn would replace its handlers while serving.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
