@@ -8,7 +8,7 @@ import redis.asyncio
 from relay.core.events import event_from_message
 from relay.core.mc5 import gap_note
 from relay.core.models import Message
-from relay.store.events import EventStore, event_fields
+from relay.store.events import EventStore, pack_event, unpack_event
 from relay.store.ingest import Ingest, IngestResult, SourceLockLost
 from relay.store.keys import Keys
 from relay.store.sources import SourceStore
@@ -75,8 +75,9 @@ async def test_new_messages_become_stored_streamed_events(
     assert result.new_event_ids == tuple(e.id for e in expected)
     assert result.duplicates == 0
     for event in expected:
-        stored = await aredis.hgetall(keys.event(event.id))
-        assert stored == {k: str(v) for k, v in event_fields(event).items()}
+        stored = await aredis.get(keys.event(event.id))
+        assert stored == pack_event(event)
+        assert unpack_event(event.id, stored) == event
         assert 0 < await aredis.ttl(keys.event(event.id)) <= 900
     assert await aredis.zrange(keys.events, 0, -1) == [e.id for e in expected]
     assert await aredis.zrange(keys.events_by_time, 0, -1, withscores=True) == [

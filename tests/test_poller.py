@@ -23,6 +23,7 @@ from relay.connection import async_redis
 from relay.core.models import Source
 from relay.settings import Settings
 from relay.simulator.app import SimulatorConfig, create_app
+from relay.store.events import unpack_event
 from relay.store.keys import Keys
 from relay.store.sources import SourceStore
 from relay.upstream import MC5Client
@@ -153,8 +154,8 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], timeout_s: float 
 async def event_bodies(aredis: redis.asyncio.Redis, keys: Keys) -> list[dict[str, Any]]:
     """The bodies of every event handed to delivery, in stream order."""
     entries = await aredis.xrange(keys.stream)
-    bodies = [await aredis.hget(keys.event(fields["e"]), "b") for _, fields in entries]
-    return [json.loads(body) for body in bodies]
+    events = [unpack_event(f["e"], await aredis.get(keys.event(f["e"]))) for _, f in entries]
+    return [json.loads(event.body) for event in events]
 
 
 async def event_document_ids(aredis: redis.asyncio.Redis, keys: Keys) -> list[str]:

@@ -3,7 +3,7 @@ in ONE Lua script, so Redis (and its append-only file) applies all of it or none
 
 For each message, in page order: HSETNX the documentId into the source's seen hash of the
 message's second (`keys.seen`, expiring after the dedupe TTL); only when it is new, store the
-event hash (`relay.store.events.event_fields`, expiring after the retention), index it in the
+event (`relay.store.events.pack_event`, expiring after the retention), index it in the
 feed (score from `keys.seq`) and by message time, and XADD it to the delivery stream. Then,
 if the source still has the version the poller read, set the cursor to max(old, new) and the
 poll bookkeeping (status ok, failures 0, last_polled_at, last_error).
@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 from relay.core.errors import RelayError
 from relay.core.events import event_from_message
 from relay.core.models import Message
-from relay.store.events import event_fields
+from relay.store.events import pack_event
 from relay.store.keys import Keys
 
 _RENEW_SCRIPT = """
@@ -44,7 +44,7 @@ _LOCK_LOST = "RELAY_LOCK_LOST"  # the script's error reply starts with it
 
 # KEYS: lock, source, seq, events, events_by_time, stream, then per message: seen, event.
 # ARGV: token, version, dedupe ttl s, retention s, cursor, now, gap note, gap note keep s,
-# then per message: documentId, event id, timestamp, field count n, n field/value pairs.
+# then per message: documentId, event id, timestamp, stored event value.
 _INGEST_SCRIPT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('RELAY_LOCK_LOST source lock is not held by this poller')
@@ -56,11 +56,9 @@ local arg = 9
 while arg <= #ARGV do
   local seen, event_key = KEYS[key_index], KEYS[key_index + 1]
   local document_id, event_id, timestamp = ARGV[arg], ARGV[arg + 1], ARGV[arg + 2]
-  local field_count = tonumber(ARGV[arg + 3])
   if redis.call('HSETNX', seen, document_id, '') == 1 then
     redis.call('EXPIRE', seen, ARGV[3])
-    redis.call('HSET', event_key, unpack(ARGV, arg + 4, arg + 3 + 2 * field_count))
-    redis.call('EXPIRE', event_key, ARGV[4])
+    redis.call('SET', event_key, ARGV[arg + 3], 'EX', ARGV[4])
     redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[3]), event_id)
     redis.call('ZADD', KEYS[5], timestamp, event_id)
     redis.call('XADD', KEYS[6], '*', 'e', event_id)
@@ -69,7 +67,7 @@ while arg <= #ARGV do
     duplicates = duplicates + 1
   end
   key_index = key_index + 2
-  arg = arg + 4 + 2 * field_count
+  arg = arg + 4
 end
 local is_current = redis.call('HGET', KEYS[2], 'v') == ARGV[2]
 if is_current then
@@ -156,10 +154,8 @@ class Ingest:
         created_at_ms = int(now * 1000)
         for message in messages:
             event = event_from_message(message, source_id=source_id, created_at_ms=created_at_ms)
-            fields = event_fields(event)
             script_keys += [keys.seen(source_id, message.timestamp), keys.event(event.id)]
-            args += [message.document_id, event.id, message.timestamp, len(fields)]
-            args += [cast("str | int", item) for pair in fields.items() for item in pair]
+            args += [message.document_id, event.id, message.timestamp, pack_event(event)]
         try:
             reply = cast("list[int | str]", await self._script(keys=script_keys, args=args))
         except ResponseError as exc:
