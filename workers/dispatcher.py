@@ -3,7 +3,9 @@
 Each entry fans out to its subscriptions; each delivery takes one of its subscription's slots
 (`subscriber_concurrency`) and POSTs through the shared aiohttp pool. A delivery that cannot
 get a slot within `SLOT_WAIT_S` is parked: handed to the RQ retry queue as its first attempt,
-so a hanging subscriber never holds up the stream or the others. Results are written in
+so a hanging subscriber never holds up the stream or the others. After one such timeout the
+subscription counts as slow and deliveries that find its slots busy park at once, until an
+attempt to it is quick again. Results are written in
 batches (attempts, retries, run sets, ACKs: a few round trips per batch), and an entry is ACKed
 only when all of its deliveries are settled. Entries a dead dispatcher left unsettled are
 reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery timeout + 30 s.
@@ -121,6 +123,7 @@ class Dispatcher:
         self._reclaim_every_s = min(5.0, reclaim_after_s / 2)
         self._routes = _Routes()
         self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slow: set[str] = set()  # subscriptions whose slots stayed busy too long
         self._tracked: dict[str, _Tracked] = {}
         self._pending = 0  # deliveries read and not yet settled
         self._capacity = asyncio.Event()
@@ -237,24 +240,42 @@ class Dispatcher:
             slot = self._slots[subscription.id] = asyncio.Semaphore(
                 self._settings.subscriber_concurrency
             )
-        try:
-            if slot.locked():
-                await asyncio.wait_for(slot.acquire(), timeout=SLOT_WAIT_S)
-            else:
-                await slot.acquire()
-        except TimeoutError:
+        if not await self._take_slot(slot, subscription.id):
             self._push(tracked, settled)  # parked: the retry queue makes the first attempt
             return
         try:
+            started = time.monotonic()
             result = await self._deliverer.attempt(
                 event, subscription, attempt_number=1, now=time.time()
             )
+            if time.monotonic() - started < SLOT_WAIT_S:
+                self._slow.discard(subscription.id)
             settled = Settled(event, subscription, result, is_explicit=tracked.entry.is_explicit)
         except Exception:
             log.exception("delivery failed unexpectedly; parking it", extra={"event_id": event.id})
         finally:
             slot.release()
         self._push(tracked, settled)
+
+    async def _take_slot(self, slot: asyncio.Semaphore, subscription_id: str) -> bool:
+        """Take one of the subscription's slots; False means park the delivery instead.
+
+        A free slot is always taken. A busy one is waited for up to SLOT_WAIT_S, unless the
+        subscription is known to be slow (a wait timed out and no attempt has been quick
+        since): then the delivery parks at once. So a hanging subscriber's deliveries wait
+        (and count against MAX_IN_FLIGHT) for one SLOT_WAIT_S only, not for as long as it
+        hangs, and the stream keeps being read for the others."""
+        if not slot.locked():
+            await slot.acquire()  # returns at once
+            return True
+        if subscription_id in self._slow:
+            return False
+        try:
+            await asyncio.wait_for(slot.acquire(), timeout=SLOT_WAIT_S)
+            return True
+        except TimeoutError:
+            self._slow.add(subscription_id)
+            return False
 
     def _push(self, tracked: _Tracked, settled: Settled | None) -> None:
         self._buffer.append((tracked, settled))
