@@ -27,7 +27,7 @@ from relay.store.events import unpack_event
 from relay.store.keys import Keys
 from relay.store.sources import SourceStore
 from relay.upstream import MC5Client
-from workers.poller import Poller, run_poller
+from workers.poller import Poller, _cadence_wait_s, run_poller
 
 ACCOUNTS = {"u@r": "pw", "v@r": "pw", "w@r": "pw"}
 T = int(time.time()) - 3600  # message seconds well in the past, away from the clock
@@ -616,3 +616,9 @@ async def test_poller_that_loses_its_lock_stops_polling_that_source(
     await asyncio.sleep(0.6)
     assert await sim.requests() == before
     assert await aredis.get(keys.source_lock(source.id)) == "poller_elsewhere"
+
+
+def test_polls_keep_a_fixed_cadence_but_never_run_back_to_back() -> None:
+    assert _cadence_wait_s(1.0, elapsed_s=0.3) == pytest.approx(0.7)
+    assert _cadence_wait_s(1.0, elapsed_s=0.0) == pytest.approx(1.0)
+    assert _cadence_wait_s(1.0, elapsed_s=5.0) == pytest.approx(0.1)

@@ -240,6 +240,7 @@ class Poller:
 
     async def _poll(self, source: Source, version: int, owned: _Owned) -> float:
         """Poll once if due; returns how long to wait before looking at the source again."""
+        started = time.monotonic()
         now = self._clock()
         if owned.is_ending:
             return 0.0
@@ -297,7 +298,7 @@ class Poller:
             return 0.0  # the source changed meanwhile: reload it before going on
         if plan.should_fetch_again(new_count=len(result.new_event_ids)):
             return 0.0
-        return source.poll_interval_s
+        return _cadence_wait_s(source.poll_interval_s, elapsed_s=time.monotonic() - started)
 
     async def _record_failure(self, source: Source, version: int, exc: UpstreamError) -> None:
         now = self._clock()
@@ -351,6 +352,12 @@ async def run_poller(settings: Settings, *, stop: asyncio.Event) -> None:
     finally:
         await mc5.aclose()
         await redis.aclose()
+
+
+def _cadence_wait_s(interval_s: float, *, elapsed_s: float) -> float:
+    """Polls start every `interval_s` (the poll's own time is not added to the wait), but
+    at least a tenth of it apart, so a slow upstream is never polled back to back."""
+    return max(interval_s - elapsed_s, interval_s / 10)
 
 
 async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
