@@ -40,10 +40,15 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     yield prefix
     client = redis.Redis.from_url(redis_url)
     try:
-        for pattern in (f"{prefix}*", f"rq:*{prefix}*"):
+        job_ids = Keys(prefix).rq_job_id_prefix
+        for pattern in (f"{prefix}*", f"rq:*{prefix}*", f"rq:*{job_ids}*"):
             batch = list(client.scan_iter(match=pattern, count=1000))
             for start in range(0, len(batch), 500):
                 client.delete(*batch[start : start + 500])
+        client.srem("rq:queues", f"rq:queue:{Keys(prefix).retry_queue}")
+        limits = [m for m in client.smembers("rq:rl-keys") if m.startswith(prefix.encode())]
+        if limits:
+            client.srem("rq:rl-keys", *limits)  # RQ's index of rate-limit keys
     finally:
         client.close()
 

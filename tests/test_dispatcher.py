@@ -22,7 +22,6 @@ from rq.registry import StartedJobRegistry
 
 from relay.core.events import event_from_message
 from relay.core.models import Attempt, Event, Message, Subscription
-from relay.jobs import retry_queue_for
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.keys import DISPATCH_GROUP
@@ -32,22 +31,6 @@ from workers.retry_worker import run_retry_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 RETENTION_S = 3600
-
-
-@pytest.fixture(autouse=True)
-def forget_retry_jobs(settings: Settings, redis_url: str) -> Iterator[None]:
-    """RQ job ids cannot hold the key prefix (see RetryQueue.job_id_prefix): delete this
-    test's jobs, which the prefix cleanup misses."""
-    yield
-    client = redis.Redis.from_url(redis_url)
-    try:
-        prefix = retry_queue_for(settings, client).job_id_prefix
-        names = list(client.scan_iter(match=f"rq:*{prefix}*", count=1000))
-        if names:
-            client.delete(*names)
-        client.srem("rq:queues", f"rq:queue:{settings.key_prefix}retry")
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ and have deterministic ids, so scheduling the same attempt twice (after a crash)
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -191,8 +190,7 @@ class RetryQueue:
 
     @property
     def job_id_prefix(self) -> str:
-        """RQ job ids allow only letters, digits, `_` and `-`, so the key prefix is hashed."""
-        return "relay-" + hashlib.sha256(self._keys.prefix.encode()).hexdigest()[:12]
+        return self._keys.rq_job_id_prefix
 
     def schedule(self, requests: Sequence[RetryRequest]) -> None:
         """Record each delivery's progress and schedule its next attempt, in one transaction.

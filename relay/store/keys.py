@@ -7,7 +7,7 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}src:{id}:lock               string: poller token holding the source
   {p}pollers                     zset: poller token -> last heartbeat (epoch s)
   {p}seen:{source_id}:{second}   hash: documentIds already ingested in that message second
-  {p}ev:{id}                     hash: one event (t=type, s=source, ts, c=created ms, b=body)
+  {p}ev:{id}                     string: one event (type, source, ts, created ms, body; LF-joined)
   {p}evs                         zset: event ids by seq (the feed, newest first)
   {p}evs:ts                      zset: event ids by message timestamp (replay windows)
   {p}stream                      stream: delivery hand-off (fields below), group "dispatch"
@@ -20,6 +20,10 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}dls                         zset: dead letter ids by seq
   {p}retry:{event_id}:{sub_id}   hash: state of a delivery in the retry queue
   {p}hb:{role}:{instance}        string: heartbeat + metrics snapshot of one process (TTL)
+  {p}instances                   zset: "{role}|{instance}" -> last heartbeat (epoch s); kept
+                                 after a crash (readiness names the role), removed on clean stop
+  {p}dpm:{minute}                hash: attempt counts in that epoch minute (see attempts.py)
+  {p}ui:{sha256 of session id}   string: one web console session (JSON; TTL)
   RQ queue "{p}retry"            RQ keys are rq:queue:{p}retry, rq:job:{id}, ...
 
 Stream entry fields: `e` event id; optional `s` subscription id (only that one);
@@ -28,6 +32,7 @@ optional `x` = "1" for an explicit replay/redelivery (ignores the created-after 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 DISPATCH_GROUP = "dispatch"
@@ -109,9 +114,22 @@ class Keys:
         """A role instance's heartbeat with its metrics snapshot (expires when it dies)."""
         return f"{self.prefix}hb:{role}:{instance}"
 
+    def delivery_minute(self, minute: int) -> str:
+        """Attempt counters of one epoch minute (`int(at // 60)`), for the console's chart."""
+        return f"{self.prefix}dpm:{minute}"
+
+    def ui_session(self, session_hash: str) -> str:
+        """One web console session, keyed by the SHA-256 of its cookie value."""
+        return f"{self.prefix}ui:{session_hash}"
+
     @property
     def heartbeats_pattern(self) -> str:
         return f"{self.prefix}hb:*"
+
+    @property
+    def role_instances(self) -> str:
+        """Every role instance seen lately, scored by its last heartbeat (readiness)."""
+        return f"{self.prefix}instances"
 
     @property
     def rq_queue(self) -> str:
@@ -119,6 +137,22 @@ class Keys:
         return f"rq:queue:{self.retry_queue}"
 
     @property
+    def rq_job_id_prefix(self) -> str:
+        """The start of every retry job id (RQ keys rq:job:{id}, ...). RQ ids allow only
+        letters, digits, `_` and `-`, so the key prefix is hashed."""
+        return "relay-" + hashlib.sha256(self.prefix.encode()).hexdigest()[:12]
+
+    @property
     def rq_scheduled(self) -> str:
         """RQ's registry of retries waiting for their time."""
         return f"rq:scheduled:{self.retry_queue}"
+
+    @property
+    def rq_started(self) -> str:
+        """RQ's registry of retries running now (RQ 2+ calls it "wip")."""
+        return f"rq:wip:{self.retry_queue}"
+
+    @property
+    def rq_failed(self) -> str:
+        """RQ's registry of retry jobs that crashed (not dead letters: those are ours)."""
+        return f"rq:failed:{self.retry_queue}"
