@@ -25,7 +25,7 @@ class Source:
 
     id: str
     username: str
-    password: str
+    password: str = field(repr=False)  # kept out of reprs, logs and tracebacks
     base_url: str
     poll_interval_s: float
     cursor: int
@@ -75,7 +75,7 @@ class Event:
 class Secret:
     """A signing secret (`whsec_...`); `expires_at` is set on a rotated-out secret."""
 
-    value: str
+    value: str = field(repr=False)
     expires_at: float | None = None
 
 
