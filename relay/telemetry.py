@@ -2,7 +2,16 @@
 the admin API's `/metrics` merges them (labelled `role`, `instance`) with live queue gauges.
 
 This works the same for one `relay run` and for roles spread over machines, since Redis is
-the only thing they share.
+the only thing they share. Each process's counters live in its own registry and are summed by
+Prometheus queries (`sum by (...)`); a restarted process is a new `instance` series, which
+`rate()` treats like any counter reset.
+
+Every heartbeat also scores `role|instance` in `keys.role_instances`. A clean stop removes the
+instance; a crash leaves it, so readiness can name a role whose instances all went silent
+(`STALE_AFTER_S`) until one is back, or until `ROLE_FORGET_S` has passed.
+
+Values read from Redis at scrape time (queue depths, dead letters, source cursor lag) are
+exposed once by the API, and replace any same-named per-process values.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
@@ -28,6 +37,8 @@ from relay.store.stats import Heartbeat, QueueDepths
 log = logging.getLogger("relay.telemetry")
 
 HEARTBEAT_INTERVAL_S = 5.0
+STALE_AFTER_S = HEARTBEAT_INTERVAL_S * 3  # three missed heartbeats: the instance is silent
+ROLE_FORGET_S = 86400.0  # a crashed role still counts for readiness this long
 
 
 def instance_name() -> str:
@@ -58,11 +69,15 @@ class HeartbeatPublisher:
         keys: Keys,
         role: str,
         interval_s: float = HEARTBEAT_INTERVAL_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self._key = keys.heartbeat(role, instance_name())
+        self._instances_key = keys.role_instances
+        self._member = f"{role}|{instance_name()}"
         self._role = role
         self._interval_s = interval_s
+        self._clock = clock
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
 
@@ -70,24 +85,27 @@ class HeartbeatPublisher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop publishing and remove the heartbeat (this instance is gone)."""
+        """Stop publishing and remove the heartbeat (this instance is gone, cleanly)."""
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout=self._interval_s + 5)
-        with contextlib.suppress(redis.RedisError):
-            self._client.delete(self._key)
+        with contextlib.suppress(redis.RedisError), self._client.pipeline() as pipe:
+            pipe.delete(self._key)
+            pipe.zrem(self._instances_key, self._member)
+            pipe.execute()
         self._client.close()
 
     def publish_once(self) -> None:
+        """Write the heartbeat with a metrics snapshot, and mark the instance seen."""
+        now = self._clock()
         value = json.dumps(
-            {
-                "role": self._role,
-                "instance": instance_name(),
-                "at": time.time(),
-                "metrics": snapshot(),
-            }
+            {"role": self._role, "instance": instance_name(), "at": now, "metrics": snapshot()}
         )
-        self._client.set(self._key, value, ex=int(self._interval_s * 3) + 1)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.set(self._key, value, ex=int(self._interval_s * 3) + 1)
+            pipe.zadd(self._instances_key, {self._member: now})
+            pipe.zremrangebyscore(self._instances_key, "-inf", now - ROLE_FORGET_S)
+            pipe.execute()
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
@@ -98,20 +116,48 @@ class HeartbeatPublisher:
             self._stopped.wait(self._interval_s)
 
 
-def render_metrics(*, role: str, beats: Iterable[Heartbeat], depths: QueueDepths) -> bytes:
-    """The Prometheus text exposition of this process, every live role and the queues."""
+def render_metrics(
+    *,
+    role: str,
+    beats: Iterable[Heartbeat],
+    depths: QueueDepths,
+    cursors: Mapping[str, int] | None = None,
+    now: float | None = None,
+) -> bytes:
+    """The Prometheus text exposition of this process, every live role, the queues and the
+    sources' cursor lag (`now` minus each of `cursors`)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged(role=role, beats=list(beats), depths=depths))
+    registry.register(
+        _Merged(
+            role=role,
+            beats=list(beats),
+            depths=depths,
+            cursors=dict(cursors or {}),
+            now=time.time() if now is None else now,
+        )
+    )
     return generate_latest(registry)
 
 
 class _Merged(Collector):
-    def __init__(self, *, role: str, beats: list[Heartbeat], depths: QueueDepths) -> None:
+    def __init__(
+        self,
+        *,
+        role: str,
+        beats: list[Heartbeat],
+        depths: QueueDepths,
+        cursors: dict[str, int],
+        now: float,
+    ) -> None:
         self._role = role
         self._beats = beats
         self._depths = depths
+        self._cursors = cursors
+        self._now = now
 
     def collect(self) -> Iterator[Metric]:
+        live = list(self._live_gauges())
+        replaced = {family.name for family in live}
         families: dict[str, Metric] = {}
         sources = [(self._role, instance_name(), snapshot())]
         sources += [
@@ -119,6 +165,8 @@ class _Merged(Collector):
         ]
         for role, instance, metrics in sources:
             for family in metrics:
+                if family["name"] in replaced:
+                    continue
                 merged = families.get(family["name"])
                 if merged is None:
                     merged = Metric(family["name"], family["help"], family["type"])
@@ -126,7 +174,7 @@ class _Merged(Collector):
                 for name, labels, value in family["samples"]:
                     merged.add_sample(name, {**labels, "role": role, "instance": instance}, value)
         yield from families.values()
-        yield from self._live_gauges()
+        yield from live
 
     def _live_gauges(self) -> Iterator[Metric]:
         depths = self._depths
@@ -138,6 +186,12 @@ class _Merged(Collector):
                 "relay_retry_queue_scheduled",
                 "Retries waiting for their time",
                 depths.retry_scheduled,
+            ),
+            ("relay_retry_queue_running", "Retries a worker is running", depths.retry_running),
+            (
+                "relay_retry_jobs_failed",
+                "Retry jobs that crashed (RQ failed registry; not dead letters)",
+                depths.retry_failed,
             ),
             ("relay_dead_letters", "Dead letters kept", depths.dead_letters),
         ):
@@ -151,3 +205,15 @@ class _Merged(Collector):
         for role, count in sorted(counts.items()):
             beats.add_sample("relay_role_instances", {"role": role}, count)
         yield beats
+        lag = Metric(
+            "relay_source_cursor_lag_seconds",
+            "Now minus the source cursor (the newest message time recorded)",
+            "gauge",
+        )
+        for source_id, cursor in sorted(self._cursors.items()):
+            lag.add_sample(
+                "relay_source_cursor_lag_seconds",
+                {"source_id": source_id},
+                max(0.0, self._now - cursor),
+            )
+        yield lag

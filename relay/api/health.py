@@ -1,4 +1,12 @@
-"""Unauthenticated operational routes: liveness, readiness, metrics and the OpenAPI document."""
+"""Unauthenticated operational routes: liveness, readiness, metrics and the OpenAPI document.
+
+Readiness (`/readyz`) is 200 while Redis answers and no role is down, else 503 problem+json.
+A role is down when it has published heartbeats but every instance has been silent for
+`STALE_AFTER_S` (crashed or hung; a clean stop removes the instance at once). A role that
+never ran is not expected, so an API-only deployment is ready; a crashed role counts until
+an instance is back or `ROLE_FORGET_S` has passed. The body reports each role's live
+instances and the age of its newest heartbeat.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,8 @@ from starlette.routing import Route
 from relay.api.context import context
 from relay.api.problems import problem
 from relay.api.routing import resource
-from relay.store.stats import heartbeats, queue_depths
-from relay.telemetry import render_metrics
+from relay.store.stats import RolePresence, heartbeats, queue_depths, role_presence, source_cursors
+from relay.telemetry import STALE_AFTER_S, render_metrics
 
 READY_TIMEOUT_S = 2.0
 
@@ -32,19 +40,43 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    ctx = context(request)
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
-            await context(request).redis.ping()
+            await ctx.redis.ping()
+            roles = await role_presence(
+                ctx.redis, ctx.store.keys, now=ctx.clock(), stale_after_s=STALE_AFTER_S
+            )
     except (RedisError, OSError, TimeoutError) as exc:
-        return problem(503, f"Redis does not answer: {type(exc).__name__}", slug="unavailable")
-    return JSONResponse({"status": "ok"})
+        return problem(
+            503,
+            f"Redis does not answer: {type(exc).__name__}",
+            slug="unavailable",
+            extra={"redis": "unreachable"},
+        )
+    report = {"redis": "ok", "roles": {name: _role_report(p) for name, p in roles.items()}}
+    down = [name for name, presence in roles.items() if presence.is_down]
+    if down:
+        return problem(
+            503,
+            f"no live instance of role {', '.join(down)}",
+            slug="unavailable",
+            extra={**report, "roles_down": down},
+        )
+    return JSONResponse({"status": "ok", **report})
+
+
+def _role_report(presence: RolePresence) -> dict[str, float]:
+    return {"instances": presence.instances, "last_seen_s": presence.last_seen_s}
 
 
 async def metrics(request: Request) -> Response:
     ctx = context(request)
     keys = ctx.store.keys
-    beats, depths = await asyncio.gather(heartbeats(ctx.redis, keys), queue_depths(ctx.redis, keys))
-    body = render_metrics(role="api", beats=beats, depths=depths)
+    beats, depths, cursors = await asyncio.gather(
+        heartbeats(ctx.redis, keys), queue_depths(ctx.redis, keys), source_cursors(ctx.redis, keys)
+    )
+    body = render_metrics(role="api", beats=beats, depths=depths, cursors=cursors, now=ctx.clock())
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -21,7 +21,8 @@ async def test_healthz(anonymous: httpx.AsyncClient) -> None:
 
 async def test_readyz_when_redis_answers(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/readyz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "redis": "ok", "roles": {}}
 
 
 async def test_readyz_is_503_and_v1_is_503_when_redis_is_down(api_settings: Settings) -> None:
