@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import ssl
 import time
@@ -32,6 +33,8 @@ from relay.logs import redact
 from relay.metrics import ATTEMPT_SECONDS, DELIVERIES
 from relay.settings import Settings
 from relay.store import Store
+
+log = logging.getLogger("relay.delivery")
 
 USER_AGENT = f"relay/{__version__}"
 RESPONSE_BODY_LIMIT = 4096
@@ -151,6 +154,20 @@ class Deliverer:
         outcome = classify(status)
         ATTEMPT_SECONDS.observe(duration_s)
         DELIVERIES.labels(subscription.id, outcome.value).inc()
+        # Failures at info (an operator follows them); successes only at debug (the hot path).
+        log.log(
+            logging.DEBUG if outcome is Outcome.DELIVERED else logging.INFO,
+            "delivery attempt",
+            extra={
+                "subscription_id": subscription.id,
+                "event_id": event.id,
+                "attempt": attempt_number,
+                "status": status,
+                "duration_ms": attempt.duration_ms,
+                "outcome": outcome.value,
+                "error": attempt.error,
+            },
+        )
         return AttemptResult(attempt=attempt, outcome=outcome, retry_after=retry_after)
 
     def headers_for(
