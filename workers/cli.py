@@ -1,4 +1,5 @@
-"""The `relay` command: one subcommand per role, plus `run` (all roles), `dev` and `simulate`.
+"""The `relay` command: one subcommand per role, plus `run` (all roles), `dev`, `simulate`
+and `status`.
 
 Every long-running command logs JSON lines to stderr and stops cleanly on SIGTERM/SIGINT.
 Exit codes: 0 clean stop, 2 bad configuration or usage, 3 Redis unreachable.
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, default=0.0, help="generated messages per second")
     sim.add_argument("--account", action="append", default=[], metavar="USER:PASSWORD")
     sim.set_defaults(handler=_simulate)
+    status = commands.add_parser("status", help="sources, subscriptions, queues and live roles")
+    status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    status.set_defaults(handler=_status)
     receiver = commands.add_parser("demo-receiver", help="print and verify received webhooks")
     receiver.add_argument("--host", default="127.0.0.1")
     receiver.add_argument("--port", type=int, default=8070)
@@ -160,6 +164,14 @@ def _simulate(args: argparse.Namespace) -> int:
             serve(host=args.host, port=args.port, config=config, traffic_rate=args.rate), stop
         )
     )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from workers.status import read_status, render_json, render_text
+
+    status = read_status(Settings.from_env())
+    print(render_json(status) if args.json else render_text(status))
+    return 0
 
 
 def _demo_receiver(args: argparse.Namespace) -> int:
