@@ -183,6 +183,9 @@ class Dispatcher:
         if claimed:
             log.info("reclaimed unsettled entries", extra={"count": len(claimed)})
             await self._dispatch(claimed, reclaimed=True)
+        forgotten = await self._store.deliveries.forget_idle_consumers(min_idle_ms=self._reclaim_ms)
+        if forgotten:
+            log.info("removed idle stream consumers", extra={"count": forgotten})
 
     async def _dispatch(self, entries: list[StreamEntry], *, reclaimed: bool) -> None:
         event_ids = sorted({entry.event_id for entry in entries if entry.event_id})

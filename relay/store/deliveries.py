@@ -54,10 +54,25 @@ class RetryRequest:
     delay_s: float
 
 
+_FORGET_IDLE_SCRIPT = """
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if tonumber(info['pending']) == 0 and tonumber(info['idle']) >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
 class DeliveryQueue:
     def __init__(self, *, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._forget = redis.register_script(_FORGET_IDLE_SCRIPT)
 
     async def publish(
         self, event_id: str, *, subscription_id: str | None = None, explicit: bool = False
@@ -114,6 +129,20 @@ class DeliveryQueue:
             if cursor == "0-0":
                 break
         return claimed
+
+    async def forget_idle_consumers(self, *, min_idle_ms: int) -> int:
+        """Remove consumers (dead dispatchers) that hold no entries and have been idle for
+        `min_idle_ms`, so the group's consumer list does not grow with every restart. One
+        script: a consumer cannot read an entry between the check and its removal."""
+        if not await self._redis.exists(self._keys.stream):
+            return 0
+        try:
+            removed = await self._forget(
+                keys=[self._keys.stream], args=[DISPATCH_GROUP, min_idle_ms]
+            )
+        except ResponseError:  # no group yet
+            return 0
+        return int(removed)
 
     async def settled_subscriptions(self, entry_ids: Sequence[str]) -> dict[str, set[str]]:
         """For each entry, the subscriptions already settled by an earlier reader."""
