@@ -18,6 +18,7 @@ import redis
 import redis.asyncio
 
 from relay.core.errors import ConfigError, RedisUnavailable
+from relay.processes import die_with_parent
 
 
 def _tcp_options(url: str) -> dict[str, bool]:
@@ -103,7 +104,15 @@ def embedded_redis(*, appendonly: bool = False) -> Iterator[str]:
             "--loglevel",
             "warning",
         ]
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+        # Its own session: a terminal's Ctrl-C must not stop Redis under the roles still
+        # shutting down; the block's end stops it, and it dies with this process.
+        process = subprocess.Popen(  # noqa: S603
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         try:
             _wait_for_socket(sock, process)
             yield f"unix://{sock}"

@@ -9,7 +9,6 @@ if the supervisor itself dies (`kill -9`), so no role outlives it.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from relay.connection import async_redis, check_redis, redis_persistence_enabled
+from relay.processes import die_with_parent
 from relay.settings import Settings
 from relay.store import Store
 
@@ -28,7 +28,6 @@ log = logging.getLogger("relay.supervisor")
 
 RESTART_DELAY_MAX_S = 30.0
 HEALTHY_AFTER_S = 60.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +119,7 @@ class Supervisor:
     def _start(self, spec: ChildSpec) -> None:
         env = {**os.environ, **spec.env}
         process = subprocess.Popen(  # noqa: S603
-            list(spec.argv), env=env, start_new_session=True, preexec_fn=_die_with_parent
+            list(spec.argv), env=env, start_new_session=True, preexec_fn=die_with_parent
         )
         self._processes[spec.name] = process
         self._started_at[spec.name] = self._clock()
@@ -159,10 +158,3 @@ class Supervisor:
                 process.kill()
                 process.wait()
         log.info("all children stopped")
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to send SIGTERM when the supervisor dies."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
