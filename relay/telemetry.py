@@ -157,7 +157,8 @@ class _Merged(Collector):
 
     def collect(self) -> Iterator[Metric]:
         live = list(self._live_gauges())
-        replaced = {family.name for family in live}
+        # A counter may share a gauge's base name (relay_dead_letters_total): match the type.
+        replaced = {(family.name, family.type) for family in live}
         families: dict[str, Metric] = {}
         sources = [(self._role, instance_name(), snapshot())]
         sources += [
@@ -165,7 +166,7 @@ class _Merged(Collector):
         ]
         for role, instance, metrics in sources:
             for family in metrics:
-                if family["name"] in replaced:
+                if (family["name"], family["type"]) in replaced:
                     continue
                 merged = families.get(family["name"])
                 if merged is None:
