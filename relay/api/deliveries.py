@@ -76,20 +76,26 @@ async def replay(request: Request) -> Response:
     return JSONResponse({"queued": queued}, status_code=202)
 
 
-async def redeliver(request: Request) -> Response:
-    ctx = context(request)
-    data = await read_json_object(request, known=("subscription_id",), required=False)
-    subscription_id = data.get("subscription_id")
-    if subscription_id is not None:
-        subscription_id = validation.text(subscription_id, "subscription_id", max_length=100)
-    event = await ctx.store.events.get(request.path_params["event_id"])
+async def redeliver_event(ctx: ApiContext, event_id: str, subscription_id: str | None) -> int:
+    """Queue one event again to one enabled subscription, or to every enabled one it matches;
+    how many were queued. Raises NotFound, Conflict (disabled). Shared with the web console."""
+    event = await ctx.store.events.get(event_id)
     if subscription_id is not None:
         subscription = await ctx.store.subscriptions.get(subscription_id)
         _require_enabled(subscription)
         targets = [subscription]
     else:
         targets = [s for s in await ctx.store.subscriptions.all() if s.enabled and s.matches(event)]
-    queued = await _publish(ctx, ((event.id, target.id) for target in targets))
+    return await _publish(ctx, ((event.id, target.id) for target in targets))
+
+
+async def redeliver(request: Request) -> Response:
+    ctx = context(request)
+    data = await read_json_object(request, known=("subscription_id",), required=False)
+    subscription_id = data.get("subscription_id")
+    if subscription_id is not None:
+        subscription_id = validation.text(subscription_id, "subscription_id", max_length=100)
+    queued = await redeliver_event(ctx, request.path_params["event_id"], subscription_id)
     return JSONResponse({"queued": queued}, status_code=202)
 
 

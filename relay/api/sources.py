@@ -13,7 +13,7 @@ from relay.api.bodies import read_json_object
 from relay.api.context import ApiContext, context
 from relay.api.routing import resource
 from relay.core.errors import Conflict, InvalidInput
-from relay.core.models import SourceStatus
+from relay.core.models import Source, SourceStatus
 
 MIN_POLL_INTERVAL_S = 0.05
 MAX_POLL_INTERVAL_S = 3600.0
@@ -69,9 +69,9 @@ async def _ensure_unique(
             raise Conflict(f"source {other.id} already polls {username} at {base_url}")
 
 
-async def create_source(request: Request) -> Response:
-    ctx = context(request)
-    data = await read_json_object(request, known=CREATE_FIELDS)
+async def add_source(ctx: ApiContext, data: dict[str, Any]) -> Source:
+    """Validate the fields of a new source (API names) and create it; raises InvalidInput,
+    Conflict. The web console calls this too, so both apply the same rules."""
     username = _username(validation.required(data, "username"))
     password = _password(validation.required(data, "password"))
     base_url = _base_url(data.get("base_url", ctx.settings.mc5_base_url))
@@ -84,7 +84,7 @@ async def create_source(request: Request) -> Response:
     if "start_from" not in data:
         start_from = ctx.settings.start_from
     await _ensure_unique(ctx, username=username, base_url=base_url)
-    source = await ctx.store.sources.create(
+    return await ctx.store.sources.create(
         username=username,
         password=password,
         base_url=base_url,
@@ -92,6 +92,11 @@ async def create_source(request: Request) -> Response:
         start_from=start_from,
         now=ctx.clock(),
     )
+
+
+async def create_source(request: Request) -> Response:
+    data = await read_json_object(request, known=CREATE_FIELDS)
+    source = await add_source(context(request), data)
     return JSONResponse(
         serializers.source(source),
         status_code=201,
@@ -111,10 +116,9 @@ async def get_source(request: Request) -> Response:
     return JSONResponse(serializers.source(source))
 
 
-async def update_source(request: Request) -> Response:
-    ctx = context(request)
-    source_id = request.path_params["source_id"]
-    data = await read_json_object(request, known=UPDATE_FIELDS)
+async def change_source(ctx: ApiContext, source_id: str, data: dict[str, Any]) -> Source:
+    """Validate the given fields (API names) and apply them; raises InvalidInput, Conflict,
+    NotFound. Shared with the web console."""
     changes: dict[str, Any] = {}
     if "username" in data:
         changes["username"] = _username(data["username"])
@@ -141,7 +145,12 @@ async def update_source(request: Request) -> Response:
             base_url=changes.get("base_url", current.base_url),
             except_id=source_id,
         )
-    source = await ctx.store.sources.update(source_id, **changes) if changes else current
+    return await ctx.store.sources.update(source_id, **changes) if changes else current
+
+
+async def update_source(request: Request) -> Response:
+    data = await read_json_object(request, known=UPDATE_FIELDS)
+    source = await change_source(context(request), request.path_params["source_id"], data)
     return JSONResponse(serializers.source(source))
 
 
