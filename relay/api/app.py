@@ -1,5 +1,7 @@
 """The admin REST API application: `create_app(settings, ...)` and `serve_api`.
 
+The web console (relay.api.ui) is mounted at /ui in the same app.
+
 Routes live in one module per resource; errors become problem+json in `problems`; every
 `/v1` route needs a bearer token (`auth`). The lifespan owns the Redis client (unless one is
 given) and the Deliverer used by test pings.
@@ -29,6 +31,7 @@ from relay.api import (
 from relay.api.auth import BearerAuth
 from relay.api.context import ApiContext
 from relay.api.problems import EXCEPTION_HANDLERS
+from relay.api.ui import console
 from relay.connection import async_redis
 from relay.delivery import Deliverer
 from relay.serving import serve_asgi
@@ -76,7 +79,7 @@ def create_app(
                 await client.aclose()
 
     app = Starlette(
-        routes=all_routes(),
+        routes=[*all_routes(), *console()],
         middleware=[Middleware(BearerAuth, tokens=settings.admin_tokens)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
