@@ -14,10 +14,11 @@ and have deterministic ids, so scheduling the same attempt twice (after a crash)
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
@@ -228,13 +229,18 @@ class RetryQueue:
         at most `concurrency_per_subscription` workers."""
         if not requests:
             return
+        now = time.time()
         with self._redis.pipeline(transaction=True) as pipe:
             for request in requests:
                 state = self._keys.retry_state(request.event_id, request.subscription_id)
                 pipe.hset(state, "last", request.attempt - 1)
                 pipe.expire(state, self._state_ttl_s)
-                self._queue.enqueue_in(
-                    timedelta(seconds=request.delay_s),
+                # RQ keeps the due time in whole seconds, rounded down: round up instead, so
+                # a retry never runs before its delay (or the subscriber's Retry-After).
+                due_s = now + request.delay_s
+                due = datetime.fromtimestamp(math.ceil(due_s) if request.delay_s else due_s, UTC)
+                self._queue.enqueue_at(
+                    due,
                     RETRY_JOB,
                     request.event_id,
                     request.subscription_id,
