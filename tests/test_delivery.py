@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -302,3 +307,113 @@ async def test_ping_never_raises_on_http_failure(
 
 def _fields(subscription: Subscription) -> dict[str, object]:
     return {name: getattr(subscription, name) for name in Subscription.__slots__}
+
+
+# Misbehaving subscribers below HTTP: a raw TCP server that reads the request, then answers
+# with `script` (bytes to send, then how to end: "close" = FIN, "reset" = RST, "hang").
+
+
+@contextlib.asynccontextmanager
+async def raw_subscriber(script: bytes, end: str, *, trickle_s: float = 0.0) -> AsyncIterator[str]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            writer.write(script)
+            await writer.drain()
+            while trickle_s:
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(trickle_s)
+            if end == "hang":
+                await asyncio.sleep(3600)
+            if end == "reset":
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort() if end == "reset" else writer.close()
+        except (OSError, asyncio.IncompleteReadError):
+            writer.transport.abort()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 2)
+
+
+@pytest.mark.parametrize(
+    ("script", "end", "error"),
+    [
+        (b"", "close", "server disconnected without a response"),
+        (b"", "reset", None),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "reset", None),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n", "close", None),
+        (b"garbage that is not HTTP\r\n\r\n", "close", None),
+    ],
+    ids=["fin-before-answer", "rst-before-answer", "rst-mid-headers", "fin-mid-headers", "junk"],
+)
+async def test_connection_dropped_before_a_full_status_is_a_failed_attempt(
+    script: bytes,
+    end: str,
+    error: str | None,
+    settings: Settings,
+    deliverer_for: Callable[..., Deliverer],
+) -> None:
+    deliverer = deliverer_for(settings.replace(delivery_timeout_s=5.0))
+    await deliverer.start()
+    secret = new_secret()
+    async with raw_subscriber(script, end) as url:
+        started = time.monotonic()
+        result = await deliverer.attempt(
+            make_event(), make_subscription(url, secret), attempt_number=1, now=time.time()
+        )
+
+    assert time.monotonic() - started < 4  # ended by the drop, not by the 5 s timeout
+    assert result.outcome is Outcome.FAILED
+    assert result.attempt.status_code is None
+    assert result.attempt.error
+    assert secret not in result.attempt.error
+    if error is not None:
+        assert result.attempt.error == error
+
+
+async def test_reset_mid_body_keeps_the_status_and_what_arrived(
+    settings: Settings, deliverer_for: Callable[..., Deliverer]
+) -> None:
+    deliverer = deliverer_for(settings.replace(delivery_timeout_s=5.0))
+    await deliverer.start()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial"
+    async with raw_subscriber(head, "reset") as url:
+        result = await deliverer.attempt(
+            make_event(), make_subscription(url, new_secret()), attempt_number=1, now=time.time()
+        )
+
+    # The subscriber answered 200 before dropping: the status decides, the body is best effort.
+    assert result.outcome is Outcome.DELIVERED
+    assert result.attempt.status_code == 200
+    assert (result.attempt.response_body or "").startswith("partial")
+
+
+@pytest.mark.parametrize("end", ["hang", "trickle"])
+async def test_a_body_that_never_ends_is_cut_at_the_delivery_timeout(
+    end: str, settings: Settings, deliverer_for: Callable[..., Deliverer]
+) -> None:
+    deliverer = deliverer_for(settings.replace(delivery_timeout_s=1.0))
+    await deliverer.start()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\nstart"
+    trickle_s = 0.05 if end == "trickle" else 0.0
+    async with raw_subscriber(head, "hang", trickle_s=trickle_s) as url:
+        started = time.monotonic()
+        result = await deliverer.attempt(
+            make_event(), make_subscription(url, new_secret()), attempt_number=1, now=time.time()
+        )
+        elapsed_s = time.monotonic() - started
+
+    assert elapsed_s < 3  # the 1 s delivery timeout bounds the whole attempt
+    assert result.attempt.status_code == 200
+    body = result.attempt.response_body or ""
+    assert body.startswith("start") and len(body) <= RESPONSE_BODY_LIMIT
