@@ -622,3 +622,92 @@ def test_polls_keep_a_fixed_cadence_but_never_run_back_to_back() -> None:
     assert _cadence_wait_s(1.0, elapsed_s=0.3) == pytest.approx(0.7)
     assert _cadence_wait_s(1.0, elapsed_s=0.0) == pytest.approx(1.0)
     assert _cadence_wait_s(1.0, elapsed_s=5.0) == pytest.approx(0.1)
+
+
+# Upstream faults the simulator cannot inject: other HTTP statuses, an upstream that ignores
+# `since`. The transport answers or rewrites one call; every other call is real HTTP.
+
+
+class UpstreamTamper(httpx.AsyncBaseTransport):
+    """Real HTTP to the simulator, except: the first `statuses` calls get those HTTP statuses
+    (HTML bodies), and when `since` is set every call asks for that `since` instead."""
+
+    def __init__(self, *, statuses: list[int] | None = None, since: int | None = None) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.statuses = list(statuses or [])
+        self.since = since
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.statuses:
+            status = self.statuses.pop(0)
+            return httpx.Response(status, html=f"<html><body>{status}</body></html>")
+        if self.since is not None:
+            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+            form["since"] = str(self.since)
+            request = httpx.Request(request.method, request.url, data=form)
+        response = await self._inner.handle_async_request(request)
+        await response.aread()
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 408, 429, 503, 504])
+async def test_every_http_error_status_backs_off_reports_and_recovers_without_loss(
+    status: int, sim: Sim, sources: SourceStore, pollers: Any, aredis: Any, keys: Keys
+) -> None:
+    await sim.add(count=3, timestamp=T)
+    source = await _source(sources, sim)
+    await pollers(transport=UpstreamTamper(statuses=[status]))
+    await _status(sources, source.id, "failing")
+    failed = await sources.get(source.id)
+    assert failed.last_error == f"transport: HTTP {status} from upstream"
+    assert 0.5 <= failed.next_poll_at - (failed.last_polled_at or 0) <= 1.5  # 1 s ± 20 %
+    await _count_reaches(aredis, keys, 3)
+    await _status(sources, source.id, "ok")
+    assert sorted(await event_document_ids(aredis, keys)) == sorted(await sim.document_ids())
+
+
+async def test_a_page_from_before_the_cursor_never_moves_it_back_nor_doubles(
+    sim: Sim, sources: SourceStore, pollers: Any, aredis: Any, keys: Keys
+) -> None:
+    ids = await sim.add(count=3, timestamp=T) + await sim.add(count=2, timestamp=T + 50)
+    source = await _source(sources, sim)
+    first = await pollers()
+    await _count_reaches(aredis, keys, 5)
+    await first.stop_cleanly()
+    assert (await sources.get(source.id)).cursor == T + 50
+
+    # An upstream that ignores `since` and pages from T - 10: a full page of the three
+    # messages of second T, newest T < cursor, "more to come".
+    await sim.post("/_sim/config", page_size=3)
+    tamper = UpstreamTamper(since=T - 10)
+    await pollers(transport=tamper)
+    await asyncio.sleep(1.0)
+    assert 1 <= tamper.calls <= 8  # no tight loop
+    settled = await sources.get(source.id)
+    assert (settled.status, settled.cursor) == ("ok", T + 50)
+    assert sorted(await event_document_ids(aredis, keys)) == sorted(ids)
+
+
+async def test_a_full_page_of_already_seen_ids_does_not_spin_or_double(
+    sim: Sim, sources: SourceStore, pollers: Any, aredis: Any, keys: Keys
+) -> None:
+    ids = await sim.add(count=100, kind="mix", timestamp=T, per_second=10)
+    source = await _source(sources, sim)
+    first = await pollers()
+    await _count_reaches(aredis, keys, 100)
+    await first.stop_cleanly()
+    cursor = (await sources.get(source.id)).cursor
+
+    # The upstream now answers every call with the same 100 seen messages, "more to come".
+    tamper = UpstreamTamper(since=T - 1)
+    await pollers(transport=tamper)
+    await asyncio.sleep(1.0)
+    assert 1 <= tamper.calls <= 8  # the 0.2 s poll interval, not a tight loop
+    settled = await sources.get(source.id)
+    assert (settled.status, settled.cursor) == ("ok", cursor)
+    assert sorted(await event_document_ids(aredis, keys)) == sorted(ids)
