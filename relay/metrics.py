@@ -11,7 +11,7 @@ while no poller records anything, as a lag alert needs).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 POLLS = Counter(
     "relay_polls_total", "Upstream polls by source and outcome", ["source_id", "outcome"]
@@ -26,9 +26,6 @@ POSSIBLE_GAPS = Counter(
     "relay_possible_gaps_total",
     "Seconds with more messages than one page could return (upstream limit)",
     ["source_id"],
-)
-SOURCE_CURSOR_LAG = Gauge(
-    "relay_source_cursor_lag_seconds", "Now minus the source cursor", ["source_id"]
 )
 DELIVERIES = Counter(
     "relay_deliveries_total",

@@ -87,6 +87,9 @@ def _role(args: argparse.Namespace) -> int:
     if args.role == "api":
         settings.require_admin_tokens()
     check_redis(redis_url)
+    # Until the role installs its own handlers, SIGTERM still ends it cleanly (heartbeat
+    # withdrawn below), so readiness never reports a role that was merely stopped early.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     heartbeat = HeartbeatPublisher(
         redis_url=redis_url, keys=Keys(settings.key_prefix), role=args.role
     )
@@ -100,6 +103,10 @@ def _role(args: argparse.Namespace) -> int:
         return _run_until_signalled(_role_coroutine(args.role, settings))
     finally:
         heartbeat.stop()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _role_coroutine(role: str, settings: Settings) -> Callable[[asyncio.Event], Awaitable[None]]:

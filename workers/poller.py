@@ -57,7 +57,6 @@ from relay.metrics import (
     MESSAGES_INGESTED,
     POLLS,
     POSSIBLE_GAPS,
-    SOURCE_CURSOR_LAG,
 )
 from relay.settings import Settings
 from relay.store.events import EventStore
@@ -283,7 +282,6 @@ class Poller:
         POLLS.labels(source_id=source.id, outcome="ok").inc()
         MESSAGES_INGESTED.labels(source_id=source.id).inc(len(result.new_event_ids))
         DUPLICATES_DROPPED.labels(source_id=source.id).inc(result.duplicates)
-        SOURCE_CURSOR_LAG.labels(source_id=source.id).set(max(now - plan.cursor, 0.0))
         if result.new_event_ids:
             log.info(
                 "messages recorded",
