@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy relay workers
 
 pytest: $(STAMP)
+	-./.ci/ensure-chromium
 	$(BIN)/pytest -q -m "not slow" --durations=15
 
 soak: $(STAMP)

@@ -109,6 +109,7 @@ def _print_banner(settings: Settings, *, token: str, simulator_url: str, receive
         f"""
 relay dev is starting (Ctrl-C stops everything)
   admin API      {api}   (OpenAPI: {api}/openapi.yaml)
+  web console    {api}/ui/   (log in with the admin token)
   admin token    {token}
   MC5 simulator  {simulator_url}   (source {DEMO_USERNAME})
   demo receiver  {receiver_url}   (subscribed; prints each verified webhook below)
