@@ -155,19 +155,21 @@ class Deliverer:
         ATTEMPT_SECONDS.observe(duration_s)
         DELIVERIES.labels(subscription.id, outcome.value).inc()
         # Failures at info (an operator follows them); successes only at debug (the hot path).
-        log.log(
-            logging.DEBUG if outcome is Outcome.DELIVERED else logging.INFO,
-            "delivery attempt",
-            extra={
-                "subscription_id": subscription.id,
-                "event_id": event.id,
-                "attempt": attempt_number,
-                "status": status,
-                "duration_ms": attempt.duration_ms,
-                "outcome": outcome.value,
-                "error": attempt.error,
-            },
-        )
+        level = logging.DEBUG if outcome is Outcome.DELIVERED else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "delivery attempt",
+                extra={
+                    "subscription_id": subscription.id,
+                    "event_id": event.id,
+                    "attempt": attempt_number,
+                    "status": status,
+                    "duration_ms": attempt.duration_ms,
+                    "outcome": outcome.value,
+                    "error": attempt.error,
+                },
+            )
         return AttemptResult(attempt=attempt, outcome=outcome, retry_after=retry_after)
 
     def headers_for(
