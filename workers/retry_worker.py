@@ -22,8 +22,12 @@ from relay.store.keys import Keys
 
 log = logging.getLogger("relay.retry_worker")
 
-# Abandoned jobs (a worker killed mid-job) are found by this periodic registry cleanup.
-MAINTENANCE_INTERVAL_S = 60
+# Maintenance finds abandoned jobs (a worker killed mid-job) and restarts this worker's RQ
+# scheduler process if it died, e.g. of a Redis restart: until then no retry comes due.
+MAINTENANCE_INTERVAL_S = 10
+# An idle worker blocks on the queue for worker_ttl - 15 s and runs maintenance only between
+# blocks; RQ's default TTL (420 s) would leave a dead scheduler down for up to 7 minutes.
+WORKER_TTL_S = 20
 
 
 class RetryWorker(SimpleWorker):
@@ -58,6 +62,7 @@ def run_retry_worker(
             connection=client,
             context=JobContext(settings=settings, rq_redis=client),
             maintenance_interval=maintenance_interval_s,
+            worker_ttl=WORKER_TTL_S,
             log_job_description=False,
         )
         log.info("retry worker started", extra={"queue": queue.name, "burst": burst})
