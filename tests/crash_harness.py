@@ -1,0 +1,243 @@
+"""Pieces of the crash and fault tests: relay roles as real subprocesses that can be killed
+with SIGKILL and restarted, and a counting webhook receiver that verifies every request with
+the official `standardwebhooks` library.
+
+Every process started here carries an environment marker; `RoleProcesses.close()` kills
+anything still carrying it, so no role outlives its test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent.parent
+STANDALONE_ROLES = ("poller", "dispatcher", "worker")
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of live (not zombie) processes whose environment contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes() and (
+                "\nState:\tZ" not in (entry / "status").read_text()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Live child processes of `pid` and their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError, IndexError):
+            continue
+    return {child: cmd.decode(errors="replace") for child, cmd in found.items()}
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class RoleProcesses:
+    """The relay's roles as subprocesses: `relay <role>` for each standalone role and one
+    `relay run` tree (supervisor, api, poller, dispatcher, worker), sharing one environment."""
+
+    env: Mapping[str, str]
+    log_dir: Path
+    marker: str = field(default_factory=lambda: f"relay-crash-{uuid.uuid4().hex}")
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    kills: Counter[str] = field(default_factory=Counter)
+    starts: Counter[str] = field(default_factory=Counter)
+
+    def start(self, name: str) -> None:
+        """Start `name` (a standalone role, or "run" for the whole `relay run` tree)."""
+        argv = [sys.executable, "-m", "workers.cli", name]
+        env = {**self.env, "RELAY_TEST_MARKER": self.marker}
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+        )
+        log.close()
+        self.starts[name] += 1
+
+    def kill_9(self, name: str) -> None:
+        """SIGKILL `name` at once; for "run", the supervisor and all its children together."""
+        process = self.processes[name]
+        victims = [process.pid]
+        if name == "run":
+            victims += list(children_of(process.pid))
+        for pid in victims:
+            _kill(pid)
+        process.wait(timeout=10)
+        self.kills[name] += 1
+
+    def kill_9_run_child(self, role: str) -> bool:
+        """SIGKILL the `relay run` tree's child running `role` (its supervisor restarts it);
+        False when that child is not running right now (e.g. waiting to be restarted)."""
+        process = self.processes.get("run")
+        if process is None or process.poll() is not None:
+            return False
+        for pid, cmdline in children_of(process.pid).items():
+            if cmdline.rstrip().endswith(f"workers.cli {role}"):
+                _kill(pid)
+                self.kills[f"run/{role}"] += 1
+                return True
+        return False
+
+    def stop(self, *names: str, timeout_s: float = 60) -> dict[str, int]:
+        """SIGTERM each of `names` at once and wait for them; returns their exit codes."""
+        stopping = {name: self.processes.pop(name) for name in names}
+        for process in stopping.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = {}
+        for name, process in stopping.items():
+            try:
+                codes[name] = process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill(process.pid)
+                codes[name] = process.wait(timeout=10)
+        return codes
+
+    def close(self) -> None:
+        """Kill every process this object started, and anything still carrying its marker."""
+        for process in self.processes.values():
+            for pid in [process.pid, *children_of(process.pid)]:
+                _kill(pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        self.processes.clear()
+        for pid in processes_with(self.marker):
+            _kill(pid)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    webhook_id: str
+    document_id: str
+    status: int
+    verified: bool
+
+
+@dataclass
+class CountingReceiver:
+    """Verifies each webhook's signature, answers 500 to a `fail_ratio` share of them (so
+    retries happen) and 204 to the rest, and records every request."""
+
+    secret: str = ""
+    fail_ratio: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
+    deliveries: list[Delivery] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> Starlette:
+        async def receive(request: Request) -> Response:
+            body = await request.body()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                Webhook(self.secret).verify(body, headers)
+                verified = True
+            except WebhookVerificationError:
+                verified = False
+            try:
+                document_id = str(json.loads(body)["data"]["documentId"])
+            except (ValueError, KeyError, TypeError):
+                document_id = ""
+            with self._lock:
+                status = 500 if self.rng.random() < self.fail_ratio else 204
+                self.deliveries.append(
+                    Delivery(headers.get("webhook-id", ""), document_id, status, verified)
+                )
+            return Response(status_code=status)
+
+        return Starlette(routes=[Route("/", receive, methods=["POST"])])
+
+    def snapshot(self) -> list[Delivery]:
+        with self._lock:
+            return list(self.deliveries)
+
+    def delivered(self) -> set[str]:
+        """documentIds answered with a 2xx at least once."""
+        return {d.document_id for d in self.snapshot() if d.status < 300}
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What the receivers saw, summed over them."""
+
+    expected: int  # messages x subscribers
+    lost: int
+    successful: int  # 2xx answers
+    duplicates: int  # 2xx answers beyond the first per (subscriber, documentId)
+    requests: int  # every request, including those answered 500
+    unverified: int
+    ids_per_document: dict[str, set[str]]  # webhook-ids seen per documentId, all receivers
+
+    @property
+    def duplicate_rate(self) -> float:
+        return self.duplicates / self.expected if self.expected else 0.0
+
+
+def tally(receivers: list[CountingReceiver], document_ids: set[str]) -> Tally:
+    lost = successful = duplicates = requests = unverified = 0
+    ids: dict[str, set[str]] = {}
+    for receiver in receivers:
+        seen = receiver.snapshot()
+        requests += len(seen)
+        unverified += sum(not d.verified for d in seen)
+        ok = Counter(d.document_id for d in seen if d.status < 300)
+        successful += sum(ok.values())
+        duplicates += sum(count - 1 for count in ok.values())
+        lost += len(document_ids - set(ok))
+        for d in seen:
+            ids.setdefault(d.document_id, set()).add(d.webhook_id)
+    return Tally(
+        expected=len(document_ids) * len(receivers),
+        lost=lost,
+        successful=successful,
+        duplicates=duplicates,
+        requests=requests,
+        unverified=unverified,
+        ids_per_document=ids,
+    )
+
+
+def wait_for(condition: object, *, timeout_s: float, what: str, every_s: float = 0.2) -> None:
+    """Poll `condition()` until true; AssertionError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(every_s)
