@@ -29,6 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from relay.connection import async_redis
+from relay.settings import Settings
+from relay.store import Store
+
 ROOT = Path(__file__).resolve().parent.parent
 STANDALONE_ROLES = ("poller", "dispatcher", "worker")
 
@@ -241,3 +245,37 @@ def wait_for(condition: object, *, timeout_s: float, what: str, every_s: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(every_s)
+
+
+async def setup_relay(
+    settings: Settings, accounts: dict[str, str], sim_url: str, urls: list[str]
+) -> list[str]:
+    """Sources for every account and one subscription per receiver; returns their secrets."""
+    client = async_redis(settings.require_redis_url())
+    try:
+        store = Store.create(client, settings)
+        now = time.time()
+        for username, password in accounts.items():
+            await store.sources.create(
+                username=username,
+                password=password,
+                base_url=sim_url,
+                poll_interval_s=settings.poll_interval_s,
+                start_from=int(now) - 5,
+                now=now,
+            )
+        secrets = []
+        for url in urls:
+            subscription = await store.subscriptions.create(
+                url=url + "/",
+                event_types=None,
+                source_ids=None,
+                description="crash test",
+                headers={},
+                enabled=True,
+                now=now - 1,
+            )
+            secrets.append(subscription.signing_secrets(now=now)[0])
+        return secrets
+    finally:
+        await client.aclose()

@@ -42,6 +42,7 @@ from tests.crash_harness import (
     RoleProcesses,
     children_of,
     processes_with,
+    setup_relay,
     tally,
     wait_for,
 )
@@ -129,7 +130,7 @@ def run_crash_test(plan: Plan, *, redis_url: str, key_prefix: str, tmp_path: Pat
         # Each receiver gets its own server (and thread), like separate subscribers.
         urls = [servers.enter_context(serve(receiver.app())) for receiver in receivers]
         try:
-            secrets = asyncio.run(_setup(settings, accounts, sim_url, urls))
+            secrets = asyncio.run(setup_relay(settings, accounts, sim_url, urls))
             for receiver, secret in zip(receivers, secrets, strict=True):
                 receiver.secret = secret
             for name in (*STANDALONE_ROLES, "run"):
@@ -209,40 +210,6 @@ def run_crash_test(plan: Plan, *, redis_url: str, key_prefix: str, tmp_path: Pat
     assert all(len(ids) == 1 for ids in result.ids_per_document.values())
     assert set(result.ids_per_document) == document_ids
     assert min(roles.kills[t] for t in TARGETS) >= 1
-
-
-async def _setup(
-    settings: Settings, accounts: dict[str, str], sim_url: str, urls: list[str]
-) -> list[str]:
-    """Sources for every account and one subscription per receiver; returns their secrets."""
-    client = async_redis(settings.require_redis_url())
-    try:
-        store = Store.create(client, settings)
-        now = time.time()
-        for username, password in accounts.items():
-            await store.sources.create(
-                username=username,
-                password=password,
-                base_url=sim_url,
-                poll_interval_s=settings.poll_interval_s,
-                start_from=int(now) - 5,
-                now=now,
-            )
-        secrets = []
-        for url in urls:
-            subscription = await store.subscriptions.create(
-                url=url + "/",
-                event_types=None,
-                source_ids=None,
-                description="crash test",
-                headers={},
-                enabled=True,
-                now=now - 1,
-            )
-            secrets.append(subscription.signing_secrets(now=now)[0])
-        return secrets
-    finally:
-        await client.aclose()
 
 
 async def _dead_letter_count(settings: Settings) -> int:

@@ -23,8 +23,7 @@ from relay.connection import _redis_server_binary
 from relay.settings import Settings
 from relay.simulator.app import SimulatorConfig, create_app
 from tests.conftest import free_port, serve
-from tests.crash_harness import CountingReceiver, RoleProcesses, tally, wait_for
-from tests.test_crash import _setup
+from tests.crash_harness import CountingReceiver, RoleProcesses, setup_relay, tally, wait_for
 
 ACCOUNTS = {"redis-fault@reseller": "pw"}
 
@@ -115,7 +114,9 @@ def test_redis_restart_mid_run_loses_nothing_and_roles_reconnect(
         httpx.Client(base_url=sim_url, timeout=10) as sim,
     ):
         try:
-            (receiver.secret,) = asyncio.run(_setup(settings, ACCOUNTS, sim_url, [receiver_url]))
+            (receiver.secret,) = asyncio.run(
+                setup_relay(settings, ACCOUNTS, sim_url, [receiver_url])
+            )
             for role in ("api", "poller", "dispatcher", "worker"):
                 roles.start(role)
             wait_for(lambda: _status(readyz) == 200, timeout_s=30, what="/readyz 200")
