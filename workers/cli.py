@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate", type=float, default=0.5, help="simulated messages per second")
     dev.add_argument("--simulator-port", type=int, default=8090)
     dev.add_argument("--receiver-port", type=int, default=8070)
+    dev.add_argument(
+        "--verbose",
+        action="store_true",
+        help="the roles' JSON logs at RELAY_LOG_LEVEL (default: warnings and errors only)",
+    )
     dev.set_defaults(handler=_dev)
     sim = commands.add_parser("simulate", help="the MC5 upstream simulator alone")
     sim.add_argument("--host", default="127.0.0.1")
@@ -154,19 +159,20 @@ def _dev(args: argparse.Namespace) -> int:
     from workers.dev import run_dev
 
     settings = Settings.from_env()
-    configure_logging(role="dev", level=settings.log_level)
+    configure_logging(role="dev", level=settings.log_level if args.verbose else "WARNING")
     return run_dev(
         settings,
         rate=args.rate,
         simulator_port=args.simulator_port,
         receiver_port=args.receiver_port,
+        verbose=args.verbose,
     )
 
 
 def _simulate(args: argparse.Namespace) -> int:
     from relay.simulator.app import SimulatorConfig, serve
 
-    configure_logging(role="simulator")
+    configure_logging(role="simulator", level=Settings.from_env().log_level)
     config = SimulatorConfig()
     if args.account:
         config.accounts = dict(_account(a) for a in args.account)

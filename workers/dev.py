@@ -23,8 +23,16 @@ DEMO_PASSWORD = "demo"  # noqa: S105  (the simulator's demo account)
 DEMO_DESCRIPTION = "relay dev demo receiver"
 
 
-def run_dev(settings: Settings, *, rate: float, simulator_port: int, receiver_port: int) -> int:
-    """Run everything until Ctrl-C; returns the exit status."""
+def run_dev(
+    settings: Settings,
+    *,
+    rate: float,
+    simulator_port: int,
+    receiver_port: int,
+    verbose: bool = False,
+) -> int:
+    """Run everything until Ctrl-C; returns the exit status. The children log warnings and
+    errors only, so the verified webhooks stand out, unless `verbose`."""
     with contextlib.ExitStack() as stack:
         redis_url = settings.redis_url or stack.enter_context(embedded_redis())
         check_redis(redis_url)
@@ -40,6 +48,7 @@ def run_dev(settings: Settings, *, rate: float, simulator_port: int, receiver_po
             "RELAY_ADMIN_TOKEN": ",".join(settings.admin_tokens or (token,)),
             "RELAY_ALLOW_PRIVATE_TARGETS": "true",
             "RELAY_DEMO_SECRET": secret,
+            "RELAY_LOG_LEVEL": settings.log_level if verbose else "WARNING",
         }
         python = sys.executable
         children = [
