@@ -25,6 +25,7 @@ from relay.core.models import Attempt, Event, Message, Subscription
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.keys import DISPATCH_GROUP
+from tests.crash_harness import children_of
 from tests.webhook_receiver import Receiver, wait_until
 from workers.dispatcher import run_dispatcher
 from workers.retry_worker import run_retry_worker
@@ -305,9 +306,13 @@ async def test_kill_9_of_a_retry_worker_mid_job_loses_nothing(
     child = spawn(settings, "worker")
     try:
         await wait_until(lambda: len(receiver.received) >= 2, what="the worker's retry")
+        await wait_until(lambda: children_of(child.pid), what="RQ's scheduler process")
+        scheduler_pids = set(children_of(child.pid))
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
+    # The scheduler the worker forked does not outlive it.
+    await wait_until(lambda: not scheduler_pids & _live_pids(), what="the scheduler to stop")
 
     # A live worker's maintenance finds the job abandoned once its heartbeat expires
     # (job timeout + 60 s); stand in for that wait by cleaning up as of an hour later.
@@ -325,6 +330,10 @@ async def test_kill_9_of_a_retry_worker_mid_job_loses_nothing(
     assert receiver.ids() == [event.id] * 3
     attempts = await attempts_of(store, subscription.id)
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 200)]
+
+
+def _live_pids() -> set[int]:
+    return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
 
 
 def spawn(settings: Settings, role: str) -> subprocess.Popen[bytes]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,7 +18,6 @@ from relay import __version__
 from relay.connection import check_redis
 from relay.core.errors import ConfigError, RedisUnavailable
 from relay.logs import configure_logging
-from relay.processes import die_with_parent
 from relay.settings import Settings
 from relay.store.keys import Keys
 from relay.telemetry import HeartbeatPublisher
@@ -105,9 +103,6 @@ def _role(args: argparse.Namespace) -> int:
         if args.role == "worker":
             from workers.retry_worker import run_retry_worker
 
-            # RQ forks its scheduler: it must stop (releasing its lock) when this worker
-            # dies, even by kill -9, instead of living on unsupervised.
-            os.register_at_fork(after_in_child=die_with_parent)
             run_retry_worker(settings)
             return 0
         return _run_until_signalled(_role_coroutine(args.role, settings))

@@ -9,6 +9,7 @@ limit (see RetryQueue), so a hanging subscriber holds at most two workers at a t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from rq.timeouts import TimerDeathPenalty
 
 from relay.connection import sync_redis
 from relay.jobs import JobContext, job_context
+from relay.processes import die_with_parent
 from relay.settings import Settings
 from relay.store.keys import Keys
 
@@ -65,7 +67,22 @@ def run_retry_worker(
             worker_ttl=WORKER_TTL_S,
             log_job_description=False,
         )
+        if not burst:
+            _scheduler_dies_with_worker()
         log.info("retry worker started", extra={"queue": queue.name, "burst": burst})
         worker.work(burst=burst, with_scheduler=True, logging_level=None)
     finally:
         client.close()
+
+
+_at_fork_hooked = False
+
+
+def _scheduler_dies_with_worker() -> None:
+    """RQ forks its scheduler from this process: make every such child get SIGTERM when the
+    worker dies, even by kill -9, so it stops (releasing its lock) instead of living on
+    unsupervised. Once per process; the hook lasts as long as the process."""
+    global _at_fork_hooked
+    if not _at_fork_hooked:
+        os.register_at_fork(after_in_child=die_with_parent)
+        _at_fork_hooked = True
