@@ -24,7 +24,7 @@ from relay.delivery import Deliverer
 from relay.outcomes import OutcomeHandler, Settled, dropped_attempt
 from relay.settings import Settings
 from relay.store import Store
-from relay.store.deliveries import RetryQueue
+from relay.store.deliveries import RetryQueue, RetryRequest
 from relay.store.keys import Keys
 
 log = logging.getLogger("relay.jobs")
@@ -75,6 +75,24 @@ def retry_delivery(event_id: str, subscription_id: str, attempt: int) -> str:
     return asyncio.run(
         _retry(context.settings, context.rq_redis, event_id, subscription_id, attempt)
     )
+
+
+def unpark_deliveries(pairs: list[list[str]]) -> str:
+    """RQ job: schedule the first attempt of each parked delivery [event id, subscription
+    id] as its own retry job (due now). At least once: a run repeated after a crash may repeat
+    a first attempt (same webhook-id), never lose one."""
+    requests = [RetryRequest(event_id, sub_id, 1, 0.0) for event_id, sub_id in pairs]
+    context = _context.get()
+    if context is None:
+        settings = Settings.from_env()
+        client = sync_redis(settings.require_redis_url())
+        try:
+            retry_queue_for(settings, client).schedule(requests)
+        finally:
+            client.close()
+    else:
+        retry_queue_for(context.settings, context.rq_redis).schedule(requests)
+    return f"scheduled {len(requests)}"
 
 
 async def _retry(

@@ -84,13 +84,14 @@ class OutcomeHandler:
         if attempts:
             await self._store.attempts.record_many(attempts)
         retries: list[RetryRequest] = []
+        parked: list[tuple[str, str]] = []
         finished: list[tuple[str, str]] = []
         dead: list[tuple[Settled, Attempt]] = []
         gone: dict[str, Subscription] = {}
         for item in items:
             event_id, subscription_id = item.event.id, item.subscription.id
             if item.result is None:
-                retries.append(RetryRequest(event_id, subscription_id, attempt=1, delay_s=0.0))
+                parked.append((event_id, subscription_id))
                 continue
             attempt = item.result.attempt
             if item.result.outcome is Outcome.DELIVERED:
@@ -114,6 +115,8 @@ class OutcomeHandler:
                     )
         if retries:
             await asyncio.to_thread(self._retries.schedule, retries)
+        if parked:
+            await asyncio.to_thread(self._retries.park, parked)
         for item, attempt in dead:
             await self._store.dead_letters.add(
                 event_id=item.event.id,

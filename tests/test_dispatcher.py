@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -243,6 +243,31 @@ async def test_hanging_subscriber_does_not_delay_the_others(
     assert len(hanging.received) <= narrow.subscriber_concurrency
 
 
+async def test_deliveries_parked_for_a_slow_subscriber_reach_it_through_the_retry_queue(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    narrow = settings.replace(subscriber_concurrency=2)
+    slow = Receiver(delays_s=[2.5, 2.5])  # its first two requests outlast the 2 s timeout
+    subscription = await subscribe(store, serve_app(slow.app()), slow)
+    dispatcher(narrow)
+    await asyncio.sleep(0.2)
+    events = await add_events(store, 30)
+    await wait_until(lambda: stream_is_settled(store.redis, store), what="the stream settled")
+    assert len(slow.received) <= narrow.subscriber_concurrency  # the rest were parked
+
+    async def delivered() -> set[str]:
+        attempts = await attempts_of(store, subscription.id)
+        return {a.event_id for a in attempts if a.status_code == 204}
+
+    expected = {e.id for e in events}
+    with retry_workers(narrow):
+        await wait_until(lambda: _equals(delivered(), expected), what="every event delivered")
+    assert set(slow.ids()) == expected
+
+
 async def test_redelivery_goes_to_one_subscription_with_the_same_webhook_id(
     settings: Settings,
     store: Store,
@@ -330,6 +355,10 @@ async def test_kill_9_of_a_retry_worker_mid_job_loses_nothing(
     assert receiver.ids() == [event.id] * 3
     attempts = await attempts_of(store, subscription.id)
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 200)]
+
+
+async def _equals(value: Awaitable[set[str]], expected: set[str]) -> bool:
+    return await value == expected
 
 
 def _live_pids() -> set[int]:

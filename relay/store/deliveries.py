@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from rq.rate_limit import RateLimit
 from relay.store.keys import DISPATCH_GROUP, Keys
 
 RETRY_JOB = "relay.jobs.retry_delivery"
+PARK_JOB = "relay.jobs.unpark_deliveries"
 # RQ re-runs a job whose worker died (after the job's heartbeat expires) this many times.
 ABANDONED_JOB_RETRIES = 3
 FAILED_JOB_TTL_S = 7 * 86400
@@ -257,6 +259,23 @@ class RetryQueue:
                     pipeline=pipe,
                 )
             pipe.execute()
+
+    def park(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Hand deliveries (event id, subscription id) to the retry queue for their first
+        attempt as ONE job, which a worker turns into their own attempt jobs (`schedule`).
+        A dispatcher parks a slow subscriber's deliveries many per second: one RQ job per
+        flush instead of one per delivery keeps that cost off its event loop."""
+        if not pairs:
+            return
+        self._queue.enqueue(
+            PARK_JOB,
+            [list(pair) for pair in pairs],
+            job_id=f"{self.job_id_prefix}-park-{uuid.uuid4().hex}",
+            job_timeout=max(60, self._job_timeout_s),
+            result_ttl=0,
+            failure_ttl=FAILED_JOB_TTL_S,
+            retry=Retry(max=ABANDONED_JOB_RETRIES, interval=[1, 10, 60]),
+        )
 
     def expedite(self, subscription_id: str) -> int:
         """Make every scheduled retry of this subscription due now (after it was disabled, so
