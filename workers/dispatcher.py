@@ -5,9 +5,11 @@ Each entry fans out to its subscriptions; each delivery takes one of its subscri
 get a slot within `SLOT_WAIT_S` is parked: handed to the RQ retry queue as its first attempt,
 so a hanging subscriber never holds up the stream or the others. After one such timeout the
 subscription counts as slow and deliveries that find its slots busy park at once, until an
-attempt to it is quick again. Results are written in
-batches (attempts, retries, run sets, ACKs: a few round trips per batch), and an entry is ACKed
-only when all of its deliveries are settled. Entries a dead dispatcher left unsettled are
+attempt to it is quick again; a flush hands all its parked deliveries to the retry queue as one
+job (see RetryQueue.park).
+
+Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
+batch), and an entry is ACKed only when all of its deliveries are settled. Entries a dead dispatcher left unsettled are
 reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery timeout + 30 s.
 
 Measured on the shared 2-core dev box (loopback uvicorn/httptools receiver, load average ~4
