@@ -9,8 +9,9 @@ attempt to it is quick again; a flush hands all its parked deliveries to the ret
 job (see RetryQueue.park).
 
 Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
-batch), and an entry is ACKed only when all of its deliveries are settled. Entries a dead dispatcher left unsettled are
-reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery timeout + 30 s.
+batch), and an entry is ACKed only when all of its deliveries are settled. Entries a dead
+dispatcher left unsettled are reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery
+timeout + 30 s.
 
 Measured on the shared 2-core dev box (loopback uvicorn/httptools receiver, load average ~4
 from other work, so absolute rates are low and noisy): raw aiohttp 2.2-3.8k POSTs/s at 20
