@@ -61,20 +61,27 @@ def retry_queue_for(settings: Settings, rq_redis: redis.Redis) -> RetryQueue:
     )
 
 
+@contextlib.contextmanager
+def _job_resources() -> Iterator[tuple[Settings, redis.Redis]]:
+    """The settings and the bytes Redis client a job runs with: its worker's (`job_context`),
+    or, under a plain `rq worker`, built from the environment and closed afterwards."""
+    context = _context.get()
+    if context is not None:
+        yield context.settings, context.rq_redis
+        return
+    settings = Settings.from_env()
+    client = sync_redis(settings.require_redis_url())
+    try:
+        yield settings, client
+    finally:
+        client.close()
+
+
 def retry_delivery(event_id: str, subscription_id: str, attempt: int) -> str:
     """RQ job: make attempt number `attempt` of one delivery unless it is already settled;
     then schedule the next attempt or dead-letter it. Returns what happened."""
-    context = _context.get()
-    if context is None:
-        settings = Settings.from_env()
-        client = sync_redis(settings.require_redis_url())
-        try:
-            return asyncio.run(_retry(settings, client, event_id, subscription_id, attempt))
-        finally:
-            client.close()
-    return asyncio.run(
-        _retry(context.settings, context.rq_redis, event_id, subscription_id, attempt)
-    )
+    with _job_resources() as (settings, client):
+        return asyncio.run(_retry(settings, client, event_id, subscription_id, attempt))
 
 
 def unpark_deliveries(pairs: list[list[str]]) -> str:
@@ -82,16 +89,8 @@ def unpark_deliveries(pairs: list[list[str]]) -> str:
     id] as its own retry job (due now). At least once: a run repeated after a crash may repeat
     a first attempt (same webhook-id), never lose one."""
     requests = [RetryRequest(event_id, sub_id, 1, 0.0) for event_id, sub_id in pairs]
-    context = _context.get()
-    if context is None:
-        settings = Settings.from_env()
-        client = sync_redis(settings.require_redis_url())
-        try:
-            retry_queue_for(settings, client).schedule(requests)
-        finally:
-            client.close()
-    else:
-        retry_queue_for(context.settings, context.rq_redis).schedule(requests)
+    with _job_resources() as (settings, client):
+        retry_queue_for(settings, client).schedule(requests)
     return f"scheduled {len(requests)}"
 
 
