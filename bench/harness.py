@@ -12,9 +12,9 @@ from pathlib import Path
 
 from bench.procs import PYTHON, Child, python_child
 from bench.upstream import PASSWORD
-from relay.connection import async_redis
 from relay.settings import Settings
 from relay.store import Store
+from relay.store.connection import async_redis
 
 ADMIN_TOKEN = "bench-admin-token"
 

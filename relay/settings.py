@@ -1,6 +1,6 @@
 """Settings.from_env: the only place that reads the environment.
 
-Every variable of INTERFACE.md (and the few extras documented in the README) is parsed and
+Every variable of the README's Configuration table is parsed and
 validated here; a bad value raises ConfigError naming the variable.
 """
 

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import cast
 
 import pytest
 import redis
 import redis.asyncio
-import uvicorn
 
-from relay.connection import async_redis, embedded_redis
 from relay.settings import Settings
+from relay.store.connection import async_redis, embedded_redis
 from relay.store.keys import Keys
+from tests.support import serve
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +43,8 @@ def key_prefix(redis_url: str) -> Iterator[str]:
             for start in range(0, len(batch), 500):
                 client.delete(*batch[start : start + 500])
         client.srem("rq:queues", f"rq:queue:{Keys(prefix).retry_queue}")
-        limits = [m for m in client.smembers("rq:rl-keys") if m.startswith(prefix.encode())]
+        members = cast("set[bytes]", client.smembers("rq:rl-keys"))
+        limits = [m for m in members if m.startswith(prefix.encode())]
         if limits:
             client.srem("rq:rl-keys", *limits)  # RQ's index of rate-limit keys
     finally:
@@ -79,32 +77,6 @@ async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     client = async_redis(redis_url)
     yield client
     await client.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on loopback in a background thread; yields its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

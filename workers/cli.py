@@ -15,18 +15,18 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from relay import __version__
-from relay.connection import check_redis
 from relay.core.errors import ConfigError, RedisUnavailable
-from relay.logs import configure_logging
+from relay.observability.logs import configure_logging
+from relay.observability.telemetry import HeartbeatPublisher
 from relay.settings import Settings
+from relay.store.connection import check_redis
 from relay.store.keys import Keys
-from relay.telemetry import HeartbeatPublisher
+from workers.supervisor import ROLES
 
 log = logging.getLogger("relay.cli")
 
 EXIT_CONFIG = 2
 EXIT_REDIS = 3
-ROLES = ("api", "poller", "dispatcher", "worker")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -52,12 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="all roles in one supervised process tree").set_defaults(
         handler=_run
     )
-    for role, text in (
-        ("api", "the admin REST API"),
-        ("poller", "poll the MC5 sources and record new messages"),
-        ("dispatcher", "first delivery attempts"),
-        ("worker", "the RQ retry worker (runs scheduled retries)"),
-    ):
+    for role, text in ROLES.items():
         commands.add_parser(role, help=text).set_defaults(handler=_role, role=role)
     dev = commands.add_parser("dev", help="everything, with embedded Redis, simulator and receiver")
     dev.add_argument("--rate", type=float, default=0.5, help="simulated messages per second")
@@ -180,7 +175,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from workers.status import read_status, render_json, render_text
+    from relay.observability.status_report import read_status, render_json, render_text
 
     status = read_status(Settings.from_env())
     print(render_json(status) if args.json else render_text(status))
@@ -188,7 +183,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _demo_receiver(args: argparse.Namespace) -> int:
-    from relay.demo import serve_receiver
+    from relay.demo.receiver import serve_receiver
 
     settings = Settings.from_env()
     return _run_until_signalled(

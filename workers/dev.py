@@ -11,16 +11,11 @@ import asyncio
 import contextlib
 import secrets
 import sys
-import time
 
-from relay.connection import async_redis, check_redis, embedded_redis
+from relay.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo
 from relay.settings import Settings
-from relay.store import Store
-from workers.supervisor import ChildSpec, Supervisor, role_spec
-
-DEMO_USERNAME = "demo@reseller"
-DEMO_PASSWORD = "demo"  # noqa: S105  (the simulator's demo account)
-DEMO_DESCRIPTION = "relay dev demo receiver"
+from relay.store.connection import check_redis, embedded_redis
+from workers.supervisor import ROLES, ChildSpec, Supervisor, role_spec
 
 
 def run_dev(
@@ -41,7 +36,7 @@ def run_dev(
         simulator_url = f"http://127.0.0.1:{simulator_port}"
         receiver_url = f"http://127.0.0.1:{receiver_port}/"
         secret = asyncio.run(
-            _seed(settings, simulator_url=simulator_url, receiver_url=receiver_url)
+            seed_demo(settings, simulator_url=simulator_url, receiver_url=receiver_url)
         )
         env = {
             "REDIS_URL": redis_url,
@@ -73,43 +68,11 @@ def run_dev(
                 [python, "-m", "workers.cli", "demo-receiver", "--port", str(receiver_port)],
                 env,
             ),
-            *(role_spec(role, env) for role in ("api", "poller", "dispatcher", "worker")),
+            *(role_spec(role, env) for role in ROLES),
         ]
         _print_banner(settings, token=token, simulator_url=simulator_url, receiver_url=receiver_url)
         return Supervisor(children, grace_s=settings.delivery_timeout_s + 5).run()
     return 0
-
-
-async def _seed(settings: Settings, *, simulator_url: str, receiver_url: str) -> str:
-    """Point a source at the simulator and subscribe the receiver; returns its secret."""
-    redis = async_redis(settings.require_redis_url())
-    try:
-        store = Store.create(redis, settings)
-        now = time.time()
-        await store.sources.ensure(
-            username=DEMO_USERNAME,
-            password=DEMO_PASSWORD,
-            base_url=simulator_url,
-            poll_interval_s=min(settings.poll_interval_s, 1.0),
-            start_from=None,
-            now=now,
-        )
-        for subscription in await store.subscriptions.all():
-            if subscription.url == receiver_url and subscription.description == DEMO_DESCRIPTION:
-                await store.subscriptions.update(subscription.id, enabled=True)
-                return subscription.secrets[0].value
-        created = await store.subscriptions.create(
-            url=receiver_url,
-            event_types=None,
-            source_ids=None,
-            description=DEMO_DESCRIPTION,
-            headers={},
-            enabled=True,
-            now=now,
-        )
-        return created.secrets[0].value
-    finally:
-        await redis.aclose()
 
 
 def _print_banner(settings: Settings, *, token: str, simulator_url: str, receiver_url: str) -> None:

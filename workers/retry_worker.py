@@ -1,54 +1,20 @@
-"""`relay worker`: an RQ worker for the retry queue, with RQ's scheduler.
-
-A SimpleWorker runs each job in this process (no fork per job: ~340 jobs/s against ~115 with
-forking). Scale out by running more `relay worker` processes; any one of them runs the
-scheduler (RQ hands the lock over if it dies). Each subscription's retries share an RQ rate
-limit (see RetryQueue), so a hanging subscriber holds at most two workers at a time.
-"""
+"""`relay worker`: the RQ retry worker, with RQ's scheduler, until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from typing import Any
 
-from rq import Queue, SimpleWorker
-from rq.timeouts import TimerDeathPenalty
+from rq import Queue
 
-from relay.connection import sync_redis
-from relay.jobs import JobContext, job_context
+from relay.delivery.jobs import JobContext
+from relay.delivery.retry_worker import MAINTENANCE_INTERVAL_S, WORKER_TTL_S, RetryWorker
 from relay.processes import die_with_parent
 from relay.settings import Settings
+from relay.store.connection import sync_redis
 from relay.store.keys import Keys
 
 log = logging.getLogger("relay.retry_worker")
-
-# Maintenance finds abandoned jobs (a worker killed mid-job) and restarts this worker's RQ
-# scheduler process if it died, e.g. of a Redis restart: until then no retry comes due.
-MAINTENANCE_INTERVAL_S = 10
-# An idle worker blocks on the queue for worker_ttl - 15 s and runs maintenance only between
-# blocks; RQ's default TTL (420 s) would leave a dead scheduler down for up to 7 minutes.
-WORKER_TTL_S = 20
-
-
-class RetryWorker(SimpleWorker):
-    """Runs retry jobs with the relay's settings and Redis client in their context."""
-
-    # A timer, not SIGALRM, bounds a job: works in any thread (tests, embedding).
-    death_penalty_class = TimerDeathPenalty
-
-    def __init__(self, *args: Any, context: JobContext, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._context = context
-
-    def execute_job(self, job: Any, queue: Any) -> None:
-        with job_context(self._context):
-            super().execute_job(job, queue)
-
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            super()._install_signal_handlers()  # type: ignore[no-untyped-call]
 
 
 def run_retry_worker(

@@ -8,7 +8,6 @@ if the supervisor itself dies (`kill -9`), so no role outlives it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -19,13 +18,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from relay.connection import async_redis, check_redis, redis_persistence_enabled
 from relay.processes import die_with_parent
 from relay.settings import Settings
-from relay.store import Store
+from relay.store.connection import check_redis, redis_persistence_enabled
 
 log = logging.getLogger("relay.supervisor")
 
+# Every role `relay run` supervises, with the help text of its own subcommand.
+ROLES = {
+    "api": "the admin REST API",
+    "poller": "poll the MC5 sources and record new messages",
+    "dispatcher": "first delivery attempts",
+    "worker": "the RQ retry worker (runs scheduled retries)",
+}
 RESTART_DELAY_MAX_S = 30.0
 HEALTHY_AFTER_S = 60.0
 
@@ -45,7 +50,8 @@ def role_spec(role: str, env: Mapping[str, str] | None = None) -> ChildSpec:
 
 
 def run_all(settings: Settings) -> int:
-    """`relay run`: check Redis, seed the default source, supervise every role until signalled."""
+    """`relay run`: check Redis, then supervise every role until signalled (the poller creates
+    the default source)."""
     redis_url = settings.require_redis_url()
     settings.require_admin_tokens()
     check_redis(redis_url)
@@ -54,28 +60,8 @@ def run_all(settings: Settings) -> int:
             "Redis persistence is off: a Redis restart loses queued deliveries; "
             "run Redis with appendonly yes in production"
         )
-    asyncio.run(ensure_default_source(settings))
-    roles = [role_spec(role) for role in ("api", "poller", "dispatcher", "worker")]
+    roles = [role_spec(role) for role in ROLES]
     return Supervisor(roles, grace_s=settings.delivery_timeout_s + 10).run()
-
-
-async def ensure_default_source(settings: Settings) -> None:
-    """Create the MC5_USERNAME/MC5_PASSWORD source if both are set (idempotent)."""
-    if not (settings.mc5_username and settings.mc5_password):
-        return
-    redis = async_redis(settings.require_redis_url())
-    try:
-        source = await Store.create(redis, settings).sources.ensure(
-            username=settings.mc5_username,
-            password=settings.mc5_password,
-            base_url=settings.mc5_base_url,
-            poll_interval_s=settings.poll_interval_s,
-            start_from=settings.start_from,
-            now=time.time(),
-        )
-        log.info("default source ready", extra={"source_id": source.id})
-    finally:
-        await redis.aclose()
 
 
 class Supervisor:

@@ -1,6 +1,6 @@
 """The admin REST API application: `create_app(settings, ...)` and `serve_api`.
 
-The web console (relay.api.ui) is mounted at /ui in the same app.
+The web console (relay.console) is mounted at /ui in the same app.
 
 Routes live in one module per resource; errors become problem+json in `problems`; every
 `/v1` route needs a bearer token (`auth`). The lifespan owns the Redis client (unless one is
@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from relay.admin.context import open_admin_context
 from relay.api import (
     dead_letters,
     deliveries,
@@ -29,14 +30,10 @@ from relay.api import (
     subscriptions,
 )
 from relay.api.auth import BearerAuth
-from relay.api.context import ApiContext
-from relay.api.problems import EXCEPTION_HANDLERS
-from relay.api.ui import console
-from relay.connection import async_redis
-from relay.delivery import Deliverer
+from relay.console import console
 from relay.serving import serve_asgi
 from relay.settings import Settings
-from relay.store import Store
+from relay.web.problems import EXCEPTION_HANDLERS
 
 
 def all_routes() -> list[Route]:
@@ -62,21 +59,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis if redis is not None else async_redis(settings.require_redis_url())
-        try:
-            store = Store.create(client, settings)
-            deliverer = Deliverer(store=store, settings=settings)
-            await deliverer.start()
-            try:
-                app.state.context = ApiContext(
-                    settings=settings, redis=client, store=store, deliverer=deliverer, clock=clock
-                )
-                yield
-            finally:
-                await deliverer.close()
-        finally:
-            if redis is None:
-                await client.aclose()
+        async with open_admin_context(settings, redis=redis, clock=clock) as ctx:
+            app.state.context = ctx
+            yield
 
     app = Starlette(
         routes=[*all_routes(), *console()],

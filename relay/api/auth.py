@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from relay.api.problems import problem
+from relay.admin.auth import is_valid_token
+from relay.web.problems import problem
 
 PROTECTED_PREFIX = "/v1"
-
-
-def is_valid_token(presented: str, tokens: Iterable[str]) -> bool:
-    """Whether `presented` equals one of `tokens`, comparing each in constant time."""
-    given = presented.encode("utf-8", "surrogateescape")
-    matched = False
-    for token in tokens:
-        # No early exit: the time taken does not reveal which token (if any) matched.
-        matched |= hmac.compare_digest(given, token.encode("utf-8", "surrogateescape"))
-    return matched
 
 
 class BearerAuth:

@@ -6,26 +6,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay.api import serializers, validation
-from relay.api.context import context
-from relay.api.routing import resource
+from relay.admin import dead_letters
+from relay.api import serializers
+from relay.web.context import context
+from relay.web.query import page_params
+from relay.web.routing import resource
 
 
 async def list_dead_letters(request: Request) -> Response:
-    limit, cursor = validation.page_params(request)
-    page = await context(request).store.dead_letters.page(limit=limit, cursor=cursor)
+    limit, cursor = page_params(request)
+    page = await dead_letters.list_dead_letters(context(request), limit=limit, cursor=cursor)
     return JSONResponse(serializers.listing(page, serializers.dead_letter))
 
 
 async def get_dead_letter(request: Request) -> Response:
-    store = context(request).store
-    dead_letter = await store.dead_letters.get(request.path_params["dead_letter_id"])
+    dead_letter_id = request.path_params["dead_letter_id"]
+    dead_letter = await dead_letters.get_dead_letter(context(request), dead_letter_id)
     return JSONResponse(serializers.dead_letter(dead_letter))
 
 
 async def retry_dead_letter(request: Request) -> Response:
-    store = context(request).store
-    dead_letter = await store.dead_letters.retry(request.path_params["dead_letter_id"])
+    dead_letter_id = request.path_params["dead_letter_id"]
+    dead_letter = await dead_letters.retry_dead_letter(context(request), dead_letter_id)
     return JSONResponse(serializers.dead_letter(dead_letter), status_code=202)
 
 

@@ -6,24 +6,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay.api import serializers, validation
-from relay.api.context import context
-from relay.api.routing import resource
+from relay.admin import events
+from relay.api import serializers
 from relay.core.models import EVENT_TYPES
+from relay.web.context import context
+from relay.web.query import page_params, query_choice, query_text
+from relay.web.routing import resource
 
 
 async def list_events(request: Request) -> Response:
-    limit, cursor = validation.page_params(request)
-    event_type = validation.query_choice(request, "type", EVENT_TYPES)
-    source_id = validation.query_text(request, "source_id", max_length=100)
-    page = await context(request).store.events.page(
-        limit=limit, cursor=cursor, type=event_type, source_id=source_id
+    limit, cursor = page_params(request)
+    page = await events.list_events(
+        context(request),
+        limit=limit,
+        cursor=cursor,
+        type=query_choice(request, "type", EVENT_TYPES),
+        source_id=query_text(request, "source_id", max_length=100),
     )
     return JSONResponse(serializers.listing(page, serializers.event))
 
 
 async def get_event(request: Request) -> Response:
-    event = await context(request).store.events.get(request.path_params["event_id"])
+    event = await events.get_event(context(request), request.path_params["event_id"])
     return JSONResponse(serializers.event(event))
 
 

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay.api.context import context
-from relay.api.problems import problem
-from relay.api.routing import resource
-from relay.store.stats import RolePresence, heartbeats, queue_depths, role_presence, source_cursors
-from relay.telemetry import STALE_AFTER_S, render_metrics
+from relay.admin import health
+from relay.core.models import RolePresence
+from relay.web.context import context
+from relay.web.problems import problem
+from relay.web.routing import resource
 
 READY_TIMEOUT_S = 2.0
 
@@ -40,13 +40,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ctx = context(request)
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
-            await ctx.redis.ping()
-            roles = await role_presence(
-                ctx.redis, ctx.store.keys, now=ctx.clock(), stale_after_s=STALE_AFTER_S
-            )
+            ready = await health.readiness(context(request))
     except (RedisError, OSError, TimeoutError) as exc:
         return problem(
             503,
@@ -54,14 +50,13 @@ async def readyz(request: Request) -> Response:
             slug="unavailable",
             extra={"redis": "unreachable"},
         )
-    report = {"redis": "ok", "roles": {name: _role_report(p) for name, p in roles.items()}}
-    down = [name for name, presence in roles.items() if presence.is_down]
-    if down:
+    report = {"redis": "ok", "roles": {name: _role_report(p) for name, p in ready.roles.items()}}
+    if ready.roles_down:
         return problem(
             503,
-            f"no live instance of role {', '.join(down)}",
+            f"no live instance of role {', '.join(ready.roles_down)}",
             slug="unavailable",
-            extra={**report, "roles_down": down},
+            extra={**report, "roles_down": ready.roles_down},
         )
     return JSONResponse({"status": "ok", **report})
 
@@ -71,12 +66,7 @@ def _role_report(presence: RolePresence) -> dict[str, float]:
 
 
 async def metrics(request: Request) -> Response:
-    ctx = context(request)
-    keys = ctx.store.keys
-    beats, depths, cursors = await asyncio.gather(
-        heartbeats(ctx.redis, keys), queue_depths(ctx.redis, keys), source_cursors(ctx.redis, keys)
-    )
-    body = render_metrics(role="api", beats=beats, depths=depths, cursors=cursors, now=ctx.clock())
+    body = await health.metrics_text(context(request))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

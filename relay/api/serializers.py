@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from relay.admin.secrets import current_secret
 from relay.core.events import rfc3339
-from relay.core.models import Attempt, DeadLetter, Event, Source, Subscription
-from relay.store.pagination import Listing
+from relay.core.models import Attempt, DeadLetter, Event, Listing, Source, Subscription
 
 T = TypeVar("T")
 
@@ -53,11 +53,6 @@ def subscription(value: Subscription) -> dict[str, Any]:
         "disabled_reason": value.disabled_reason,
         "created_at": rfc3339(value.created_at),
     }
-
-
-def current_secret(value: Subscription) -> str:
-    """The newest secret (the one new signatures start with)."""
-    return value.secrets[0].value
 
 
 def subscription_created(value: Subscription) -> dict[str, Any]:

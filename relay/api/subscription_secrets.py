@@ -6,34 +6,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay.api import serializers, validation
-from relay.api.bodies import read_json_object
-from relay.api.context import context
-from relay.api.routing import resource
+from relay.admin import secrets, subscriptions
+from relay.web.bodies import read_json_object
+from relay.web.context import context
+from relay.web.routing import resource
 
-DEFAULT_OVERLAP_S = 86400
-MAX_OVERLAP_S = 7 * 86400
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def get_secret(request: Request) -> Response:
-    ctx = context(request)
-    subscription = await ctx.store.subscriptions.get(request.path_params["subscription_id"])
-    return JSONResponse({"secret": serializers.current_secret(subscription)}, headers=_NO_STORE)
+    subscription_id = request.path_params["subscription_id"]
+    subscription = await subscriptions.get_subscription(context(request), subscription_id)
+    return JSONResponse({"secret": secrets.current_secret(subscription)}, headers=_NO_STORE)
 
 
 async def rotate_secret(request: Request) -> Response:
-    ctx = context(request)
     data = await read_json_object(request, known=("overlap_seconds",), required=False)
-    overlap_s = DEFAULT_OVERLAP_S
+    overlap_s = secrets.DEFAULT_OVERLAP_S
     if "overlap_seconds" in data:
-        overlap_s = validation.integer(
-            data["overlap_seconds"], "overlap_seconds", low=0, high=MAX_OVERLAP_S
-        )
-    subscription = await ctx.store.subscriptions.rotate_secret(
-        request.path_params["subscription_id"], overlap_s=overlap_s, now=ctx.clock()
+        overlap_s = secrets.overlap_seconds(data["overlap_seconds"])
+    subscription = await secrets.rotate_secret(
+        context(request), request.path_params["subscription_id"], overlap_s=overlap_s
     )
-    return JSONResponse({"secret": serializers.current_secret(subscription)}, headers=_NO_STORE)
+    return JSONResponse({"secret": secrets.current_secret(subscription)}, headers=_NO_STORE)
 
 
 def routes() -> list[Route]:

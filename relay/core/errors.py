@@ -1,4 +1,5 @@
-"""The RelayError tree. Library errors are translated into these at the boundary.
+"""The RelayError tree. Library errors are translated into these at the boundary; the API
+maps them to problem+json in one place (relay.web.problems).
 
 RelayError
 ├── ConfigError            a setting is missing or invalid (names the variable)
@@ -6,12 +7,20 @@ RelayError
 ├── NotFound               an admin resource does not exist
 ├── Conflict               the request conflicts with current state
 ├── InvalidInput           a value failed validation (field and reason)
-│   └── UnsafeTarget       a subscriber URL points at a refused address
+│   ├── UnsafeTarget       a subscriber URL points at a refused address
+│   ├── FieldErrors        several fields failed at once (relay.web.problems)
+│   └── MalformedBody      a simulator control request is not usable (relay.simulator)
+├── RequestProblem         an HTTP-level rejection: bad JSON, media type, size (relay.web.problems)
 ├── SignatureError         a webhook's signature or timestamp did not verify
 ├── UpstreamError          the MC5 API could not be used
 │   ├── UpstreamTransportError   HTTP error, timeout, HTML or invalid JSON: back off and retry
 │   └── UpstreamStatusError      a non-zero MC5 `status` (see relay.core.mc5)
-└── DeliveryFailed         one webhook POST did not succeed
+├── SourceLockLost         a poller no longer holds a source's lock (relay.store.ingest)
+└── RefusedAddress         a subscriber's host resolves only to refused addresses; also an
+                           OSError, so the HTTP client reports it as a connection failure
+                           (relay.delivery.deliverer)
+
+A failed webhook POST is not an exception: it is an attempt with an error (relay.delivery).
 """
 
 from __future__ import annotations
@@ -69,7 +78,3 @@ class UpstreamStatusError(UpstreamError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-class DeliveryFailed(RelayError):
-    """One webhook POST did not succeed."""

@@ -1,4 +1,4 @@
-"""Building webhook events from upstream messages (INTERFACE.md, "Webhooks sent")."""
+"""Building webhook events from upstream messages (README, "Webhooks your endpoint receives")."""
 
 from __future__ import annotations
 

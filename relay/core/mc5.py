@@ -1,6 +1,6 @@
 """Parsing MC5 `allMessages` responses, what each status means, and where paging goes next.
 
-Pure: values in, values out. Every quirk of shared/MC5-API.md is handled here:
+Pure: values in, values out. Every quirk of the upstream (docs/MC5-API.md) is handled here:
 ids and phone numbers as strings or bare numbers (kept as strings, every digit), `recpipent`
 for `recipient`, `text` kept exactly, a missing `hasMoreMessages` (None: "maybe more"),
 a 0 or missing `newestMessageTimestamp` (None), and more than a page of messages in one

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar
+
+from relay.core.retry import Outcome, classify
+
+T = TypeVar("T")
 
 SourceStatus = Literal["ok", "failing", "paused"]
 MessageKind = Literal["incoming", "outgoing"]
@@ -100,6 +104,12 @@ class Subscription:
             return False
         return self.source_ids is None or event.source_id in self.source_ids
 
+    def predates(self, event: Event) -> bool:
+        """Whether the subscription existed when `event` was recorded, so it gets the event
+        live (older events only by replay). Both sides in whole milliseconds, truncated the
+        same way, so one made in the event's own millisecond counts as existing."""
+        return int(self.created_at * 1000) <= event.created_at_ms
+
     def signing_secrets(self, *, now: float) -> tuple[str, ...]:
         """The secrets that sign now: the current one and any still in its overlap."""
         return tuple(s.value for s in self.secrets if s.expires_at is None or s.expires_at > now)
@@ -118,6 +128,21 @@ class Attempt:
     error: str | None
     response_body: str | None
     duration_ms: int
+    outcome: Outcome | None = None  # None: from the status code (`classify`); always set after
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:
+            object.__setattr__(self, "outcome", classify(self.status_code))
+
+    @property
+    def is_delivered(self) -> bool:
+        """The subscriber answered 2xx."""
+        return self.outcome is Outcome.DELIVERED
+
+    @property
+    def was_sent(self) -> bool:
+        """A request went out (not dropped before sending)."""
+        return self.outcome is not Outcome.DROPPED
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +156,63 @@ class DeadLetter:
     last_error: str | None
     last_status_code: int | None
     failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    """One page of a newest-first list and the cursor of the next page (None at the end)."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCounts:
+    """Attempts that started in one epoch minute: all of them, and per subscription asked."""
+
+    minute: int
+    ok: int
+    failed: int
+    by_subscription: dict[str, tuple[int, int]]  # id -> (ok, failed)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    stream_backlog: int  # entries not yet read by any dispatcher
+    stream_pending: int  # entries read but not yet settled
+    retry_ready: int  # retries due now, waiting for a worker
+    retry_scheduled: int  # retries waiting for their time
+    dead_letters: int
+    retry_running: int = 0  # retries a worker is running now
+    retry_failed: int = 0  # retry jobs that crashed (RQ's failed registry; not dead letters)
+
+
+@dataclass(frozen=True, slots=True)
+class RolePresence:
+    """One role's instances: how many are live and how long ago the newest one beat."""
+
+    instances: int  # live: heartbeat within the stale threshold
+    stale_instances: int  # seen lately but silent since (crashed, or hung)
+    last_seen_s: float  # seconds since the newest heartbeat of any instance
+
+    @property
+    def is_down(self) -> bool:
+        """Every instance went silent without a clean stop."""
+        return self.instances == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    role: str
+    instance: str
+    at: float
+    metrics: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A logged-in console session: its cookie value and its CSRF token."""
+
+    id: str
+    csrf_token: str
+    logged_in_at: float

@@ -1,4 +1,5 @@
-"""What a delivery attempt's result means and when to try again (INTERFACE.md, "Webhooks sent").
+"""What a delivery attempt's result means and when to try again (the README's "Webhooks your
+endpoint receives").
 
 Pure: the caller passes the clock (`now`) and the random source (`rng`).
 """
@@ -21,10 +22,12 @@ class Outcome(enum.StrEnum):
     DELIVERED = "delivered"  # any 2xx
     GONE = "gone"  # 410: the subscriber asks us to stop
     FAILED = "failed"  # any other status, timeout, connection or TLS error
+    DROPPED = "dropped"  # never sent: the subscription was disabled or deleted meanwhile
 
 
 def classify(status_code: int | None) -> Outcome:
-    """The outcome of an attempt that got `status_code` (None: no response at all)."""
+    """The outcome of an attempt that got `status_code` (None: no response at all). The one
+    definition of "2xx means delivered"."""
     if status_code is not None and 200 <= status_code < 300:
         return Outcome.DELIVERED
     if status_code == 410:

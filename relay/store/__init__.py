@@ -8,11 +8,13 @@ from redis.asyncio import Redis
 
 from relay.settings import Settings
 from relay.store.attempts import AttemptLog
+from relay.store.console_sessions import ConsoleSessionStore
 from relay.store.dead_letters import DeadLetterStore
-from relay.store.deliveries import DeliveryQueue
 from relay.store.events import EventStore
 from relay.store.keys import Keys
+from relay.store.retry_queue import RetryStates
 from relay.store.sources import SourceStore
+from relay.store.stream import DeliveryStream
 from relay.store.subscriptions import SubscriptionStore
 
 
@@ -24,10 +26,12 @@ class Store:
     keys: Keys
     sources: SourceStore
     events: EventStore
-    deliveries: DeliveryQueue
+    stream: DeliveryStream
+    retry_states: RetryStates
     subscriptions: SubscriptionStore
     attempts: AttemptLog
     dead_letters: DeadLetterStore
+    console_sessions: ConsoleSessionStore
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -37,8 +41,10 @@ class Store:
             keys=keys,
             sources=SourceStore(redis=redis, keys=keys),
             events=EventStore(redis=redis, keys=keys),
-            deliveries=DeliveryQueue(redis=redis, keys=keys),
+            stream=DeliveryStream(redis=redis, keys=keys),
+            retry_states=RetryStates(redis=redis, keys=keys),
             subscriptions=SubscriptionStore(redis=redis, keys=keys),
             attempts=AttemptLog(redis=redis, keys=keys, kept=settings.attempts_kept),
             dead_letters=DeadLetterStore(redis=redis, keys=keys),
+            console_sessions=ConsoleSessionStore(redis=redis, keys=keys),
         )

@@ -1,12 +1,12 @@
 """The per-subscription delivery log: a capped zset of compact attempt JSON, scored by seq.
 
 Member JSON keys: `i` id, `e` event id, `n` attempt number, `at`, `c` status code,
-`err` error, `b` response body (already cut to 4 KiB by the caller), `ms` duration.
+`err` error, `b` response body (already cut to 4 KiB by the caller), `ms` duration, `o` outcome.
 The subscription id is the key's, so it is not repeated in every member.
 
 The same script counts attempts per epoch minute (`dpm:{minute}` hashes, fields `ok`, `fail`,
 `ok:{subscription id}`, `fail:{subscription id}`, kept two hours): the web console's chart and
-recent success rates read 60 small hashes instead of every log. `ok` means a 2xx response.
+recent success rates read 60 small hashes instead of every log. `ok` means delivered (2xx).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from relay.core.models import Attempt
+from relay.core.models import Attempt, Listing, MinuteCounts
+from relay.core.retry import Outcome, classify
 from relay.store.keys import Keys
-from relay.store.pagination import Listing, page_ids
+from relay.store.pagination import page_ids
 
 # KEYS: seq, one log key per attempt, then one counter key per minute touched.
 # ARGV: kept, counter TTL, attempt count n, one JSON per attempt, then (minute key index,
@@ -50,16 +50,6 @@ return count
 COUNTS_KEPT_S = 2 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class MinuteCounts:
-    """Attempts that started in one epoch minute: all of them, and per subscription asked."""
-
-    minute: int
-    ok: int
-    failed: int
-    by_subscription: dict[str, tuple[int, int]]  # id -> (ok, failed)
-
-
 class AttemptLog:
     def __init__(self, *, redis: Redis, keys: Keys, kept: int) -> None:
         self._redis = redis
@@ -74,7 +64,7 @@ class AttemptLog:
             return
         counts: Counter[tuple[int, str]] = Counter()
         for a in attempts:
-            outcome = "ok" if is_success(a) else "fail"
+            outcome = "ok" if a.is_delivered else "fail"
             minute = int(a.at // 60)
             counts[minute, outcome] += 1
             counts[minute, f"{outcome}:{a.subscription_id}"] += 1
@@ -130,11 +120,6 @@ class AttemptLog:
         return result
 
 
-def is_success(attempt: Attempt) -> bool:
-    """Whether the subscriber answered 2xx."""
-    return attempt.status_code is not None and 200 <= attempt.status_code < 300
-
-
 def _to_json(attempt: Attempt) -> str:
     return json.dumps(
         {
@@ -146,6 +131,7 @@ def _to_json(attempt: Attempt) -> str:
             "err": attempt.error,
             "b": attempt.response_body,
             "ms": attempt.duration_ms,
+            "o": attempt.outcome,
         },
         separators=(",", ":"),
     )
@@ -163,4 +149,14 @@ def _from_json(subscription_id: str, member: str) -> Attempt:
         error=row["err"],
         response_body=row["b"],
         duration_ms=row["ms"],
+        outcome=_outcome(row),
     )
+
+
+def _outcome(row: dict[str, Any]) -> Outcome:
+    """The stored outcome; members written before it was stored say it in their error."""
+    if "o" in row:
+        return Outcome(row["o"])
+    if (row["err"] or "").startswith("dropped"):
+        return Outcome.DROPPED
+    return classify(row["c"])

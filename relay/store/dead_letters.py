@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 
 from relay.core.errors import NotFound
 from relay.core.ids import new_id
-from relay.core.models import DeadLetter
+from relay.core.models import DeadLetter, Listing
 from relay.store.keys import Keys
-from relay.store.pagination import Listing, page_ids
+from relay.store.pagination import page_ids
 
 # KEYS: dead letter, index, stream; ARGV: id. Reading, queueing and removing in one script
 # means two concurrent retries of one dead letter queue it once.

@@ -1,8 +1,8 @@
 """Stored events: each one string with a TTL, indexed for the feed (by seq) and replay (by time).
 
 An event is stored as `type LF source_id LF timestamp LF created_at_ms LF body`: one string
-costs about 1.3x the body in Redis where a hash of the same fields cost 3.6x (its values
-outgrow the listpack encoding). The ingest script (store/ingest.py) writes the same value
+costs far less Redis memory than a hash of the same fields, whose values outgrow the listpack
+encoding (BENCHMARKS.md, "Memory"). The ingest script (store/ingest.py) writes the same value
 atomically with the dedupe marks.
 """
 
@@ -14,9 +14,9 @@ from typing import cast
 from redis.asyncio import Redis
 
 from relay.core.errors import NotFound
-from relay.core.models import Event
+from relay.core.models import Event, Listing
 from relay.store.keys import Keys
-from relay.store.pagination import Listing, encode_cursor, page_ids
+from relay.store.pagination import encode_cursor, page_ids
 
 # Drops feed entries whose event hash expired; ids expire in seq order (TTL set at ingest).
 _TRIM_SCRIPT = """

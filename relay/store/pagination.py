@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 
 from relay.core.errors import InvalidInput
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Listing(Generic[T]):
-    items: tuple[T, ...]
-    next_cursor: str | None
 
 
 def encode_cursor(score: int) -> str:

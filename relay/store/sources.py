@@ -18,9 +18,9 @@ from redis.typing import EncodableT, FieldT
 
 from relay.core.errors import InvalidInput, NotFound
 from relay.core.ids import new_id
-from relay.core.models import Source, SourceStatus
+from relay.core.models import Listing, Source, SourceStatus
 from relay.store.keys import Keys
-from relay.store.pagination import Listing, page_ids
+from relay.store.pagination import page_ids
 
 _CLEAR_FAILING = ("failures", 0, "next_poll_at", 0, "last_error", "")
 

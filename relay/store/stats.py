@@ -1,49 +1,15 @@
-"""Counts read at scrape time: queue depths, dead letters, role heartbeats and instances,
-source cursors."""
+"""Counts read at scrape time: queue depths, dead letters and source cursors."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any, cast
+from collections import Counter
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from relay.core.models import QueueDepths
 from relay.store.keys import DISPATCH_GROUP, Keys
-
-
-@dataclass(frozen=True, slots=True)
-class QueueDepths:
-    stream_backlog: int  # entries not yet read by any dispatcher
-    stream_pending: int  # entries read but not yet settled
-    retry_ready: int  # retries due now, waiting for a worker
-    retry_scheduled: int  # retries waiting for their time
-    dead_letters: int
-    retry_running: int = 0  # retries a worker is running now
-    retry_failed: int = 0  # retry jobs that crashed (RQ's failed registry; not dead letters)
-
-
-@dataclass(frozen=True, slots=True)
-class RolePresence:
-    """One role's instances: how many are live and how long ago the newest one beat."""
-
-    instances: int  # live: heartbeat within the stale threshold
-    stale_instances: int  # seen lately but silent since (crashed, or hung)
-    last_seen_s: float  # seconds since the newest heartbeat of any instance
-
-    @property
-    def is_down(self) -> bool:
-        """Every instance went silent without a clean stop."""
-        return self.instances == 0
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    role: str
-    instance: str
-    at: float
-    metrics: list[dict[str, Any]]
 
 
 async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
@@ -76,51 +42,6 @@ async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
     )
 
 
-async def heartbeats(redis: Redis, keys: Keys) -> list[Heartbeat]:
-    """The live role instances (their heartbeat keys expire when they stop)."""
-    names = [cast(str, name) async for name in redis.scan_iter(match=keys.heartbeats_pattern)]
-    if not names:
-        return []
-    values = cast("list[str | None]", await redis.mget(names))
-    beats = []
-    for value in values:
-        if value is None:
-            continue
-        try:
-            data = json.loads(value)
-            beats.append(Heartbeat(data["role"], data["instance"], data["at"], data["metrics"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return sorted(beats, key=lambda b: (b.role, b.instance))
-
-
-async def role_presence(
-    redis: Redis, keys: Keys, *, now: float, stale_after_s: float
-) -> dict[str, RolePresence]:
-    """Each role seen lately (one ZRANGE), by name; an instance is live when its last
-    heartbeat is at most `stale_after_s` old."""
-    rows = cast(
-        "list[tuple[str, float]]",
-        await redis.zrange(keys.role_instances, 0, -1, withscores=True),
-    )
-    newest: dict[str, float] = {}
-    live: dict[str, int] = {}
-    stale: dict[str, int] = {}
-    for member, at in rows:
-        role = member.partition("|")[0]
-        newest[role] = max(newest.get(role, at), at)
-        counts = live if now - at <= stale_after_s else stale
-        counts[role] = counts.get(role, 0) + 1
-    return {
-        role: RolePresence(
-            instances=live.get(role, 0),
-            stale_instances=stale.get(role, 0),
-            last_seen_s=round(max(0.0, now - newest[role]), 1),
-        )
-        for role in sorted(newest)
-    }
-
-
 async def source_cursors(redis: Redis, keys: Keys) -> dict[str, int]:
     """Every source's cursor (epoch s of the newest message recorded), in one round trip."""
     ids = cast("list[str]", await redis.zrange(keys.sources, 0, -1))
@@ -135,3 +56,20 @@ async def source_cursors(redis: Redis, keys: Keys) -> dict[str, int]:
         for source_id, cursor in zip(ids, cursors, strict=True)
         if cursor is not None
     }
+
+
+async def queued_retries_by_subscription(redis: Redis, keys: Keys) -> dict[str, int]:
+    """Retry jobs per subscription: scheduled, due and running. Job ids end with
+    `-{event_id}-{subscription_id}-{attempt}` (RetryQueue.job_id), and the queue is this
+    prefix's own, so every job in it is ours."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrange(keys.rq_scheduled, 0, -1)
+        pipe.lrange(keys.rq_queue, 0, -1)
+        pipe.zrange(keys.rq_started, 0, -1)
+        groups = cast("list[list[str]]", await pipe.execute())
+    counts: Counter[str] = Counter()
+    for job_id in (job_id for group in groups for job_id in group):
+        parts = job_id.rsplit("-", 2)
+        if len(parts) == 3:
+            counts[parts[1]] += 1
+    return dict(counts)

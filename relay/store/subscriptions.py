@@ -19,10 +19,10 @@ from redis.typing import EncodableT, FieldT
 
 from relay.core.errors import NotFound
 from relay.core.ids import new_id
-from relay.core.models import Secret, Subscription
+from relay.core.models import Listing, Secret, Subscription
 from relay.core.signing import new_secret
 from relay.store.keys import Keys
-from relay.store.pagination import Listing, page_ids
+from relay.store.pagination import page_ids
 
 
 class Unset:

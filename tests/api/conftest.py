@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from relay.api import create_app
-from relay.connection import async_redis
 from relay.core.events import event_from_message
 from relay.core.models import Event, Message
 from relay.settings import Settings
 from relay.store import Store
+from relay.store.connection import async_redis
+from tests.support import Receiver
 
 TOKEN = "test-token"
 SECOND_TOKEN = "second-token"
@@ -65,26 +62,11 @@ async def store(api_settings: Settings) -> AsyncIterator[Store]:
     await redis.aclose()
 
 
-@dataclass
-class Receiver:
-    """Answers every webhook with `status` and keeps what it got."""
-
-    status: int = 204
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def receive(request: Request) -> Response:
-            self.received.append((dict(request.headers), await request.body()))
-            return Response(status_code=self.status)
-
-        return Starlette(routes=[Route("/hook", receive, methods=["POST"])])
-
-
 @pytest.fixture
 def receiver(serve_app: Callable[..., str]) -> tuple[Receiver, str]:
     """A webhook receiver on loopback and its URL."""
     recorder = Receiver()
-    return recorder, serve_app(recorder.app()) + "/hook"
+    return recorder, serve_app(recorder.app()) + "/"
 
 
 def message(document_id: str, *, timestamp: int = 1366624769, kind: str = "incoming") -> Message:

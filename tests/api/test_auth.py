@@ -10,11 +10,12 @@ import pytest
 import yaml
 from starlette.routing import Route
 
+from relay.admin import auth as credentials
+from relay.admin.auth import is_valid_token
 from relay.api import auth
 from relay.api.app import all_routes
-from relay.api.auth import is_valid_token
 from relay.api.health import openapi_document
-from relay.logs import JsonFormatter
+from relay.observability.logs import JsonFormatter
 from tests.api.conftest import SECOND_TOKEN, TOKEN
 
 PROTECTED = [
@@ -60,7 +61,8 @@ async def test_malformed_authorization_is_401(anonymous: httpx.AsyncClient, head
 async def test_wrong_token_is_401_and_not_echoed(
     anonymous: httpx.AsyncClient, token: bytes
 ) -> None:
-    response = await anonymous.get("/v1/sources", headers={"Authorization": b"Bearer " + token})
+    headers = {b"Authorization": b"Bearer " + token}
+    response = await anonymous.get("/v1/sources", headers=headers)
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert response.json()["detail"] == "the token is not valid"
@@ -90,7 +92,7 @@ def test_token_comparison() -> None:
 
 
 def _v1_routes() -> list[tuple[str, str]]:
-    found = set()
+    found: set[tuple[str, str]] = set()
     for route in all_routes():
         if isinstance(route, Route) and route.path.startswith("/v1"):
             path = re.sub(r"\{[^}]+\}", "x_1", route.path)
@@ -163,7 +165,7 @@ def _record(message: str) -> logging.LogRecord:
 
 
 def test_tokens_are_compared_in_constant_time() -> None:
-    source = inspect.getsource(auth)
+    source = inspect.getsource(credentials)
     tree = ast.parse(source)
     calls = {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     assert "hmac.compare_digest" in calls or "secrets.compare_digest" in calls

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 import httpx
 
 from relay.store import Store
@@ -39,7 +41,7 @@ async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> No
     retried = await client.post(f"/v1/dead-letters/{ids[0]}/retry")
     assert retried.status_code == 202
     assert retried.json() == one
-    entries = await store.redis.xrange(store.keys.stream)
+    entries = cast("list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.stream))
     assert await store.redis.xlen(store.keys.stream) == before + 1
     assert entries[-1][1] == {"e": "evt_0", "s": "sub_x", "x": "1"}
     assert (await client.get(f"/v1/dead-letters/{ids[0]}")).status_code == 404

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ from tests.api.conftest import message
 
 
 async def stream_entries(store: Store) -> list[dict[str, str]]:
-    entries = await store.redis.xrange(store.keys.stream)
+    entries = cast("list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.stream))
     return [fields for _, fields in entries]
 
 

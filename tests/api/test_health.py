@@ -9,9 +9,9 @@ import httpx
 import yaml
 
 from relay.api import create_app
-from relay.connection import async_redis
 from relay.settings import Settings
-from tests.conftest import free_port
+from relay.store.connection import async_redis
+from tests.support import free_port
 
 
 async def test_healthz(anonymous: httpx.AsyncClient) -> None:

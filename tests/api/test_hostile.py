@@ -300,7 +300,7 @@ async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(
     # localhost name) but /etc/hosts or DNS points it at a loopback or private address.
     name = socket.gethostname().lower()
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(name, 80)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, 80)}
     except socket.gaierror:
         pytest.skip(f"{name} does not resolve here")
     if any(is_public_address(address) for address in addresses):

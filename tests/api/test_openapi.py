@@ -16,10 +16,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.routing import Route
 
-from relay.api import validation
+from relay.admin import validation
 from relay.api.app import create_app
+from relay.core.headers import RESERVED_HEADER
 from relay.settings import Settings
-from tests.api.conftest import Receiver, message
+from tests.api.conftest import message
+from tests.support import Receiver
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "relay" / "api" / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
@@ -76,9 +78,7 @@ def test_schema_patterns_are_the_ones_the_api_enforces() -> None:
     assert schemas["Username"]["not"]["pattern"] == validation.CONTROL_OR_SPACE.pattern
     headers = schemas["CustomHeaders"]
     assert headers["propertyNames"]["pattern"] == validation.HEADER_NAME.pattern
-    assert headers["propertyNames"]["not"]["anyOf"][1]["pattern"] == (
-        validation.RESERVED_HEADER.pattern
-    )
+    assert headers["propertyNames"]["not"]["anyOf"][1]["pattern"] == (RESERVED_HEADER.pattern)
     assert headers["additionalProperties"]["pattern"] == validation.HEADER_VALUE.pattern
     assert headers["additionalProperties"]["not"]["pattern"] == (
         validation.HEADER_VALUE_FORBIDDEN.pattern

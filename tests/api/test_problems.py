@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
-from relay.api.bodies import MAX_BODY_BYTES
+from relay.web.bodies import MAX_BODY_BYTES
 
 
 def assert_problem(response: httpx.Response, status: int, kind: str) -> dict[str, object]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
+    body: dict[str, object] = response.json()
     assert body["type"] == f"urn:relay:problem:{kind}"
     assert body["status"] == status
     assert isinstance(body["title"], str) and body["title"]
@@ -94,7 +96,9 @@ async def test_body_over_64_kib_is_413(client: httpx.AsyncClient) -> None:
 
 
 async def test_streamed_body_over_64_kib_is_413(client: httpx.AsyncClient) -> None:
-    async def chunks():  # no Content-Length: the limit is enforced while reading
+    async def chunks() -> AsyncIterator[
+        bytes
+    ]:  # no Content-Length: the limit is enforced while reading
         for _ in range(20):
             yield b"x" * 4096
 

@@ -177,7 +177,7 @@ async def test_patch_onto_another_account_is_409(client: httpx.AsyncClient) -> N
 
 async def test_unknown_source_is_404(client: httpx.AsyncClient) -> None:
     for method in ("GET", "PATCH", "DELETE"):
-        kwargs = {"json": {}} if method == "PATCH" else {}
-        response = await client.request(method, "/v1/sources/src_missing", **kwargs)
+        body: dict[str, object] | None = {} if method == "PATCH" else None
+        response = await client.request(method, "/v1/sources/src_missing", json=body)
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"

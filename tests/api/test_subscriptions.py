@@ -8,7 +8,8 @@ import pytest
 
 from relay.api import create_app
 from relay.settings import Settings
-from tests.api.conftest import AUTH, Receiver
+from tests.api.conftest import AUTH
+from tests.support import Receiver
 
 URL = "https://example.com/hooks/sms"
 
@@ -194,8 +195,8 @@ async def test_delete_unsubscribes(client: httpx.AsyncClient) -> None:
 async def test_unknown_subscription_is_404(
     client: httpx.AsyncClient, method: str, suffix: str
 ) -> None:
-    kwargs = {"json": {}} if method == "PATCH" else {}
-    response = await client.request(method, f"/v1/subscriptions/sub_nope{suffix}", **kwargs)
+    body: dict[str, object] | None = {} if method == "PATCH" else None
+    response = await client.request(method, f"/v1/subscriptions/sub_nope{suffix}", json=body)
     assert response.status_code == 404
     assert response.json()["type"] == "urn:relay:problem:not-found"
 
@@ -271,7 +272,8 @@ async def test_test_ping_returns_the_attempt_and_records_it(
         "id", "event_id", "attempt", "at", "status_code", "error", "response_body",
         "duration_ms",
     }  # fmt: skip
-    headers, body = recorder.received[-1]
+    last = recorder.received[-1]
+    headers, body = last.headers, last.body
     assert b'"type":"relay.ping"' in body
     assert headers["webhook-id"] == attempt["event_id"]
     assert headers["x-key"] == "k"
@@ -285,7 +287,7 @@ async def test_test_ping_to_a_failing_target_is_still_200(
     client: httpx.AsyncClient, receiver: tuple[Receiver, str]
 ) -> None:
     recorder, url = receiver
-    recorder.status = 500
+    recorder.default = 500
     sub = await create(client, url=url, enabled=False)
     attempt = (await client.post(f"/v1/subscriptions/{sub['id']}/test")).json()
     assert attempt["status_code"] == 500

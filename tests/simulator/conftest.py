@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from relay.simulator.app import SimulatorConfig, create_app
-from tests.conftest import serve
+from tests.support import serve
 
 ALL_MESSAGES = "/services/rest/user/allMessages"
 START = 1_700_000_000  # the fake clock's second at the start of every test

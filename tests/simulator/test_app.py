@@ -10,8 +10,8 @@ import pytest
 
 from relay.core.errors import InvalidInput
 from relay.simulator.app import SimulatorConfig, create_app, serve
-from tests.conftest import free_port
 from tests.simulator.conftest import ALL_MESSAGES, START, FakeClock
+from tests.support import free_port
 
 
 def test_app_served_on_its_own_answers_polls(serve_app: Callable[..., str]) -> None:

@@ -1,0 +1,43 @@
+"""What every admin operation is given: built once by the app's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from relay.delivery.deliverer import Deliverer
+from relay.settings import Settings
+from relay.store import Store
+from relay.store.connection import async_redis
+
+
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    settings: Settings
+    store: Store
+    deliverer: Deliverer  # test pings are sent from the API process
+    clock: Callable[[], float]
+
+
+@contextlib.asynccontextmanager
+async def open_admin_context(
+    settings: Settings, *, redis: Redis | None = None, clock: Callable[[], float] = time.time
+) -> AsyncIterator[AdminContext]:
+    """The context for one admin API process: its Redis client (unless `redis` is given,
+    which stays the caller's to close), the stores, and a started Deliverer for test pings."""
+    client = redis if redis is not None else async_redis(settings.require_redis_url())
+    try:
+        store = Store.create(client, settings)
+        deliverer = Deliverer(store=store, settings=settings)
+        await deliverer.start()
+        try:
+            yield AdminContext(settings=settings, store=store, deliverer=deliverer, clock=clock)
+        finally:
+            await deliverer.close()
+    finally:
+        if redis is None:
+            await client.aclose()

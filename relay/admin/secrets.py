@@ -1,0 +1,31 @@
+"""Signing secrets of a subscription: reading the current one and rotating."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relay.admin import validation
+from relay.admin.context import AdminContext
+from relay.core.models import Subscription
+
+DEFAULT_OVERLAP_S = 86400
+MAX_OVERLAP_S = 7 * 86400
+
+
+def current_secret(subscription: Subscription) -> str:
+    """The newest secret (the one new signatures start with)."""
+    return subscription.secrets[0].value
+
+
+def overlap_seconds(value: Any) -> int:
+    """A rotation's overlap in seconds (0 to 7 days); raises InvalidInput."""
+    return validation.integer(value, "overlap_seconds", low=0, high=MAX_OVERLAP_S)
+
+
+async def rotate_secret(
+    ctx: AdminContext, subscription_id: str, *, overlap_s: int = DEFAULT_OVERLAP_S
+) -> Subscription:
+    """A new current secret; the previous one keeps signing for `overlap_s`. NotFound."""
+    return await ctx.store.subscriptions.rotate_secret(
+        subscription_id, overlap_s=overlap_s, now=ctx.clock()
+    )

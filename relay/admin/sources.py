@@ -1,0 +1,153 @@
+"""Sources (MC5 accounts): validation, uniqueness and the operations on them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from relay.admin import validation
+from relay.admin.context import AdminContext
+from relay.core.errors import Conflict, InvalidInput
+from relay.core.models import Listing, Source, SourceStatus
+from relay.settings import Settings
+from relay.store import Store
+
+MIN_POLL_INTERVAL_S = 0.05
+MAX_POLL_INTERVAL_S = 3600.0
+CREATE_FIELDS = ("username", "password", "base_url", "poll_interval", "start_from")
+UPDATE_FIELDS = ("username", "password", "base_url", "poll_interval", "cursor", "status")
+_STATUSES: dict[str, SourceStatus] = {"ok": "ok", "paused": "paused"}
+
+
+def _username(value: Any) -> str:
+    return validation.no_whitespace(value, "username", max_length=200)
+
+
+def _password(value: Any) -> str:
+    return validation.text(value, "password", max_length=200)
+
+
+def _base_url(value: Any) -> str:
+    checked = validation.text(
+        value,
+        "base_url",
+        max_length=2048,
+        pattern=validation.BASE_URL,
+        hint="must be an http:// or https:// URL without credentials",
+    )
+    if validation.NOT_VISIBLE_ASCII.search(checked):
+        raise InvalidInput("base_url must be printable ASCII without spaces", field="base_url")
+    return checked.rstrip("/")
+
+
+def _poll_interval(value: Any) -> float:
+    return validation.number(
+        value, "poll_interval", low=MIN_POLL_INTERVAL_S, high=MAX_POLL_INTERVAL_S
+    )
+
+
+def _start_from(value: Any) -> int | None:
+    if value == "now":
+        return None
+    if isinstance(value, str):
+        raise InvalidInput('start_from must be an epoch second or "now"', field="start_from")
+    return validation.integer(value, "start_from", low=0, high=validation.MAX_EPOCH_S)
+
+
+async def _ensure_unique(
+    ctx: AdminContext, *, username: str, base_url: str, except_id: str | None = None
+) -> None:
+    """Conflict when another source polls the same account."""
+    for source_id in await ctx.store.sources.ids():
+        if source_id == except_id:
+            continue
+        other = await ctx.store.sources.get(source_id)
+        if other.username == username and other.base_url == base_url:
+            raise Conflict(f"source {other.id} already polls {username} at {base_url}")
+
+
+async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
+    """Validate the fields of a new source (API names) and create it; raises InvalidInput,
+    Conflict."""
+    username = _username(validation.required(data, "username"))
+    password = _password(validation.required(data, "password"))
+    base_url = _base_url(data.get("base_url", ctx.settings.mc5_base_url))
+    poll_interval_s = (
+        _poll_interval(data["poll_interval"])
+        if "poll_interval" in data
+        else ctx.settings.poll_interval_s
+    )
+    start_from = (
+        _start_from(data["start_from"]) if "start_from" in data else ctx.settings.start_from
+    )
+    await _ensure_unique(ctx, username=username, base_url=base_url)
+    return await ctx.store.sources.create(
+        username=username,
+        password=password,
+        base_url=base_url,
+        poll_interval_s=poll_interval_s,
+        start_from=start_from,
+        now=ctx.clock(),
+    )
+
+
+async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any]) -> Source:
+    """Validate the given fields (API names) and apply them; raises InvalidInput, Conflict,
+    NotFound."""
+    changes: dict[str, Any] = {}
+    if "username" in data:
+        changes["username"] = _username(data["username"])
+    if "password" in data:
+        changes["password"] = _password(data["password"])
+    if "base_url" in data:
+        changes["base_url"] = _base_url(data["base_url"])
+    if "poll_interval" in data:
+        changes["poll_interval_s"] = _poll_interval(data["poll_interval"])
+    if "cursor" in data:
+        changes["cursor"] = validation.integer(
+            data["cursor"], "cursor", low=0, high=validation.MAX_EPOCH_S
+        )
+    if "status" in data:
+        status = data["status"]
+        if not isinstance(status, str) or status not in _STATUSES:
+            raise InvalidInput('status must be "ok" (resume) or "paused"', field="status")
+        changes["status"] = _STATUSES[status]
+    current = await ctx.store.sources.get(source_id)
+    if "username" in changes or "base_url" in changes:
+        await _ensure_unique(
+            ctx,
+            username=changes.get("username", current.username),
+            base_url=changes.get("base_url", current.base_url),
+            except_id=source_id,
+        )
+    return await ctx.store.sources.update(source_id, **changes) if changes else current
+
+
+async def get_source(ctx: AdminContext, source_id: str) -> Source:
+    """The source; raises NotFound."""
+    return await ctx.store.sources.get(source_id)
+
+
+async def list_sources(ctx: AdminContext, *, limit: int, cursor: str | None) -> Listing[Source]:
+    """Newest first."""
+    return await ctx.store.sources.page(limit=limit, cursor=cursor)
+
+
+async def delete_source(ctx: AdminContext, source_id: str) -> None:
+    """Remove the source (its events stay until they expire); raises NotFound."""
+    await ctx.store.sources.delete(source_id)
+
+
+async def ensure_default_source(settings: Settings, store: Store) -> Source | None:
+    """The MC5_USERNAME/MC5_PASSWORD source, created if missing (idempotent); None when the
+    variables are not both set. The poller role calls this at start."""
+    if not (settings.mc5_username and settings.mc5_password):
+        return None
+    return await store.sources.ensure(
+        username=settings.mc5_username,
+        password=settings.mc5_password,
+        base_url=settings.mc5_base_url,
+        poll_interval_s=settings.poll_interval_s,
+        start_from=settings.start_from,
+        now=time.time(),
+    )

@@ -1,0 +1,109 @@
+"""Subscriptions: validation of their fields and the operations on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from relay.admin import validation
+from relay.admin.context import AdminContext
+from relay.core.errors import InvalidInput
+from relay.core.models import EVENT_TYPES, Listing, Subscription
+from relay.core.urls import validate_target_url
+
+FIELDS = ("url", "event_types", "source_ids", "description", "headers", "enabled")
+MAX_DESCRIPTION = 500
+MAX_SOURCE_IDS = 100
+MAX_ID_LENGTH = 100
+
+
+def _url(ctx: AdminContext, value: Any) -> str:
+    checked = validation.text(
+        value,
+        "url",
+        max_length=2048,
+        pattern=validation.TARGET_URL,
+        hint="must be an http:// or https:// URL with a host name or IP address",
+    )
+    if validation.NOT_VISIBLE_ASCII.search(checked):
+        raise InvalidInput("url must be printable ASCII without spaces", field="url")
+    return validate_target_url(checked, allow_private=ctx.settings.allow_private_targets)
+
+
+def _event_types(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return validation.text_list(
+        value, "event_types", max_items=len(EVENT_TYPES), max_length=64, choices=EVENT_TYPES
+    )
+
+
+def _source_ids(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return validation.text_list(
+        value, "source_ids", max_items=MAX_SOURCE_IDS, max_length=MAX_ID_LENGTH
+    )
+
+
+def _description(value: Any) -> str | None:
+    if value is None:
+        return None
+    return validation.text(value, "description", max_length=MAX_DESCRIPTION, min_length=0)
+
+
+def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
+    """The given fields (API names), validated, as SubscriptionStore keyword arguments."""
+    parsers: dict[str, Callable[[Any], Any]] = {
+        "url": lambda v: _url(ctx, v),
+        "event_types": _event_types,
+        "source_ids": _source_ids,
+        "description": _description,
+        "headers": validation.headers,
+        "enabled": lambda v: validation.boolean(v, "enabled"),
+    }
+    return {name: parsers[name](data[name]) for name in FIELDS if name in data}
+
+
+async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscription:
+    """Validate and create a subscription with a fresh secret; raises InvalidInput."""
+    validation.required(data, "url")
+    fields = parse_fields(ctx, data)
+    return await ctx.store.subscriptions.create(
+        url=fields["url"],
+        event_types=fields.get("event_types"),
+        source_ids=fields.get("source_ids"),
+        description=fields.get("description"),
+        headers=fields.get("headers", {}),
+        enabled=fields.get("enabled", True),
+        now=ctx.clock(),
+    )
+
+
+async def change_subscription(
+    ctx: AdminContext, subscription_id: str, data: dict[str, Any]
+) -> Subscription:
+    """Validate the given fields and apply them; raises InvalidInput, NotFound."""
+    if data.get("url", "") is None:
+        raise InvalidInput("url cannot be null", field="url")
+    fields = parse_fields(ctx, data)
+    if not fields:
+        return await ctx.store.subscriptions.get(subscription_id)
+    return await ctx.store.subscriptions.update(subscription_id, **fields)
+
+
+async def get_subscription(ctx: AdminContext, subscription_id: str) -> Subscription:
+    """The subscription; raises NotFound."""
+    return await ctx.store.subscriptions.get(subscription_id)
+
+
+async def list_subscriptions(
+    ctx: AdminContext, *, limit: int, cursor: str | None
+) -> Listing[Subscription]:
+    """Newest first."""
+    return await ctx.store.subscriptions.page(limit=limit, cursor=cursor)
+
+
+async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
+    """Remove it and its attempt log; raises NotFound."""
+    await ctx.store.subscriptions.delete(subscription_id)

@@ -1,0 +1,73 @@
+"""The web console at /ui: server-rendered pages over the same stores and validation as the
+REST API, behind a login with an admin token (session cookie, CSRF token on every form).
+
+Modules: `session` (cookie, Origin, CSRF), `pages` (the login guard), `login`, one module
+per area (`overview`, `sources`, `subscriptions`, `secret_pages`, `feeds`), `forms`,
+`rendering` and `chart`. Templates and static files ship inside this package.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from relay.console import feeds, login, overview, secret_pages, sources, subscriptions
+from relay.web.routing import resource
+
+PREFIX = "/ui"
+
+
+class _ExactRedirect(BaseRoute):
+    """`/ui` -> `/ui/` (the API router does not redirect slashes, and a Route here would
+    count as a JSON API route)."""
+
+    def __init__(self, path: str, target: str) -> None:
+        self.path = path
+        self.target = target
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        is_match = scope["type"] == "http" and scope["path"] == self.path
+        return (Match.FULL if is_match else Match.NONE), {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await RedirectResponse(self.target, status_code=308)(scope, receive, send)
+
+
+def console_routes() -> list[BaseRoute]:
+    """The console's routes, relative to /ui."""
+    sub = "/subscriptions/{subscription_id}"
+    return [
+        resource("/", get=overview.overview),
+        resource("/login", get=login.login_form, post=login.login),
+        resource("/logout", post=login.logout),
+        resource("/sources", get=sources.list_sources, post=sources.create_source),
+        resource("/sources/{source_id}", get=sources.edit_source, post=sources.update_source),
+        resource("/sources/{source_id}/status", post=sources.set_source_status),
+        resource("/sources/{source_id}/delete", post=sources.delete_source),
+        resource(
+            "/subscriptions",
+            get=subscriptions.list_subscriptions,
+            post=subscriptions.create_subscription,
+        ),
+        resource(sub, get=subscriptions.show_subscription, post=subscriptions.update_subscription),
+        resource(f"{sub}/enabled", post=subscriptions.set_subscription_enabled),
+        resource(f"{sub}/delete", post=subscriptions.delete_subscription),
+        resource(f"{sub}/attempts", get=subscriptions.list_attempts),
+        resource(f"{sub}/secret", post=secret_pages.reveal_secret),
+        resource(f"{sub}/secret/rotate", post=secret_pages.rotate_secret),
+        resource(f"{sub}/test", post=secret_pages.send_test_ping),
+        resource("/events", get=feeds.list_events),
+        resource("/events/{event_id}/redeliver", post=feeds.redeliver),
+        resource("/dead-letters", get=feeds.list_dead_letters),
+        resource("/dead-letters/retry-all", post=feeds.retry_all_dead_letters),
+        resource("/dead-letters/{dead_letter_id}/retry", post=feeds.retry_dead_letter),
+        Mount("/static", app=StaticFiles(packages=[("relay.console", "static")])),
+        resource("/{path:path}", get=overview.not_found),
+    ]
+
+
+def console() -> list[BaseRoute]:
+    """What create_app mounts: the console under /ui, and /ui itself redirecting there."""
+    return [_ExactRedirect(PREFIX, PREFIX + "/"), Mount(PREFIX, routes=console_routes())]

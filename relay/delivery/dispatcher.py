@@ -1,0 +1,314 @@
+"""The dispatcher: first delivery attempts, read from the stream's consumer group.
+
+Each entry fans out to its subscriptions; each delivery takes one of its subscription's slots
+(`subscriber_concurrency`) and POSTs through the shared aiohttp pool. A delivery that cannot
+get a slot within `SLOT_WAIT_S` is parked: handed to the RQ retry queue as its first attempt,
+so a hanging subscriber never holds up the stream or the others. After one such timeout the
+subscription counts as slow and deliveries that find its slots busy park at once, until an
+attempt to it is quick again; a flush hands all its parked deliveries to the retry queue as one
+job (see RetryQueue.park).
+
+Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
+batch), and an entry is ACKed only when all of its deliveries are settled. Entries a dead
+dispatcher left unsettled are reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery
+timeout + 30 s.
+
+MAX_IN_FLIGHT bounds sockets and memory rather than setting the throughput: on loopback the
+receiver and the client set the ceiling (BENCHMARKS.md, "In-flight window"), and by Little's
+law the window still carries thousands of deliveries per second to subscribers that answer
+in 100 ms. The connector limit equals it and the read gate keeps in-flight POSTs below it, so
+no POST waits for a pooled connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import redis
+
+from relay.core.models import Event, Subscription
+from relay.core.retry import RetryPolicy
+from relay.delivery.deliverer import CONNECTION_LIMIT, Deliverer
+from relay.delivery.jobs import retry_queue_for
+from relay.delivery.outcomes import OutcomeHandler, Settled
+from relay.settings import Settings
+from relay.store import Store
+from relay.store.stream import StreamEntry
+
+log = logging.getLogger("relay.dispatcher")
+
+READ_COUNT = 200
+BLOCK_MS = 1000
+SLOT_WAIT_S = 1.0
+MAX_IN_FLIGHT = CONNECTION_LIMIT
+FLUSH_RETRY_S = 1.0
+FLUSH_LINGER_S = 0.01
+
+
+def reclaim_idle_s(settings: Settings) -> float:
+    """How long an entry stays unsettled before another dispatcher takes it over."""
+    return 2 * settings.delivery_timeout_s + 30
+
+
+@dataclass(slots=True)
+class _Tracked:
+    entry: StreamEntry
+    remaining: int  # deliveries of this entry not yet settled
+
+
+@dataclass(slots=True)
+class _Routes:
+    version: int = -1
+    enabled: list[Subscription] = field(default_factory=list)
+    by_id: dict[str, Subscription] = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        deliverer: Deliverer,
+        settings: Settings,
+        rq_client: redis.Redis,
+        reclaim_after_s: float,
+    ) -> None:
+        self._store = store
+        self._deliverer = deliverer
+        self._settings = settings
+        self._outcomes = OutcomeHandler(
+            store=store,
+            retries=retry_queue_for(settings, rq_client),
+            policy=RetryPolicy(settings.retry_schedule_s),
+            rng=random.Random(),
+            clock=time.time,
+        )
+        self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._reclaim_ms = int(reclaim_after_s * 1000)
+        self._reclaim_every_s = min(5.0, reclaim_after_s / 2)
+        self._routes = _Routes()
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slow: set[str] = set()  # subscriptions whose slots stayed busy too long
+        self._tracked: dict[str, _Tracked] = {}
+        self._pending = 0  # deliveries read and not yet settled
+        self._capacity = asyncio.Event()
+        self._buffer: list[tuple[_Tracked, Settled | None]] = []
+        self._dirty = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._store.stream.ensure_group()
+        log.info("dispatcher started", extra={"consumer": self._consumer})
+        flusher = asyncio.create_task(self._flush_forever())
+        next_reclaim = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    await self._wait_for_capacity(stop)
+                    if stop.is_set():
+                        break
+                    if time.monotonic() >= next_reclaim:
+                        next_reclaim = time.monotonic() + self._reclaim_every_s
+                        await self._reclaim()
+                    entries = await self._store.stream.read(
+                        consumer=self._consumer, count=self._read_count(), block_ms=BLOCK_MS
+                    )
+                    if entries:
+                        await self._dispatch(entries, reclaimed=False)
+                except Exception:
+                    log.exception("dispatch loop error; retrying")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=FLUSH_RETRY_S)
+        finally:
+            await self._drain()
+            self._closing = True
+            self._dirty.set()
+            try:
+                await asyncio.wait_for(flusher, timeout=10)
+            except TimeoutError:
+                log.warning("results not written in time; their entries will be reclaimed")
+            log.info("dispatcher stopped", extra={"unsettled_entries": len(self._tracked)})
+
+    def _read_count(self) -> int:
+        fanout = max(1, len(self._routes.enabled))
+        return max(1, min(READ_COUNT, (MAX_IN_FLIGHT - self._pending) // fanout))
+
+    async def _wait_for_capacity(self, stop: asyncio.Event) -> None:
+        while self._pending >= MAX_IN_FLIGHT and not stop.is_set():
+            self._capacity.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._capacity.wait(), timeout=1.0)
+
+    async def _reclaim(self) -> None:
+        claimed = await self._store.stream.claim_stale(
+            consumer=self._consumer, min_idle_ms=self._reclaim_ms, count=self._read_count()
+        )
+        claimed = [entry for entry in claimed if entry.id not in self._tracked]
+        if claimed:
+            log.info("reclaimed unsettled entries", extra={"count": len(claimed)})
+            await self._dispatch(claimed, reclaimed=True)
+        forgotten = await self._store.stream.forget_idle_consumers(min_idle_ms=self._reclaim_ms)
+        if forgotten:
+            log.info("removed idle stream consumers", extra={"count": forgotten})
+
+    async def _dispatch(self, entries: list[StreamEntry], *, reclaimed: bool) -> None:
+        event_ids = sorted({entry.event_id for entry in entries if entry.event_id})
+        found = await self._store.events.get_many(event_ids)
+        events = {event.id: event for event in found if event is not None}
+        await self._refresh_routes()
+        already: dict[str, set[str]] = {}
+        if reclaimed:
+            already = await self._store.stream.settled_subscriptions([e.id for e in entries])
+        for entry in entries:
+            event = events.get(entry.event_id)
+            targets = self._targets(entry, event) if event is not None else []
+            skip = already.get(entry.id, set())
+            targets = [sub for sub in targets if sub.id not in skip]
+            tracked = _Tracked(entry=entry, remaining=len(targets))
+            if event is None or not targets:
+                if event is None and entry.event_id:
+                    log.warning("event expired before delivery", extra={"event_id": entry.event_id})
+                self._push(tracked, None)
+                continue
+            self._tracked[entry.id] = tracked
+            self._pending += len(targets)
+            for subscription in targets:
+                task = asyncio.create_task(self._deliver(tracked, event, subscription))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_routes(self) -> None:
+        version = await self._store.subscriptions.version()
+        if version == self._routes.version:
+            return
+        subscriptions = await self._store.subscriptions.all()
+        self._routes = _Routes(
+            version=version,
+            enabled=[sub for sub in subscriptions if sub.enabled],
+            by_id={sub.id: sub for sub in subscriptions},
+        )
+
+    def _targets(self, entry: StreamEntry, event: Event) -> list[Subscription]:
+        if entry.subscription_id is not None:
+            sub = self._routes.by_id.get(entry.subscription_id)
+            return [sub] if sub is not None and sub.enabled else []
+        return [
+            sub
+            for sub in self._routes.enabled
+            if sub.matches(event) and (entry.is_explicit or sub.predates(event))
+        ]
+
+    async def _deliver(self, tracked: _Tracked, event: Event, subscription: Subscription) -> None:
+        """Never raises: anything unexpected parks the delivery on the retry queue."""
+        settled = Settled(event, subscription, None, is_explicit=tracked.entry.is_explicit)
+        slot = self._slots.get(subscription.id)
+        if slot is None:
+            slot = self._slots[subscription.id] = asyncio.Semaphore(
+                self._settings.subscriber_concurrency
+            )
+        if not await self._take_slot(slot, subscription.id):
+            self._push(tracked, settled)  # parked: the retry queue makes the first attempt
+            return
+        try:
+            started = time.monotonic()
+            result = await self._deliverer.attempt(
+                event, subscription, attempt_number=1, now=time.time()
+            )
+            if time.monotonic() - started < SLOT_WAIT_S:
+                self._slow.discard(subscription.id)
+            settled = Settled(event, subscription, result, is_explicit=tracked.entry.is_explicit)
+        except Exception:
+            log.exception("delivery failed unexpectedly; parking it", extra={"event_id": event.id})
+        finally:
+            slot.release()
+        self._push(tracked, settled)
+
+    async def _take_slot(self, slot: asyncio.Semaphore, subscription_id: str) -> bool:
+        """Take one of the subscription's slots; False means park the delivery instead.
+
+        A free slot is always taken. A busy one is waited for up to SLOT_WAIT_S, unless the
+        subscription is known to be slow (a wait timed out and no attempt has been quick
+        since): then the delivery parks at once. So a hanging subscriber's deliveries wait
+        (and count against MAX_IN_FLIGHT) for one SLOT_WAIT_S only, not for as long as it
+        hangs, and the stream keeps being read for the others."""
+        if not slot.locked():
+            await slot.acquire()  # returns at once
+            return True
+        if subscription_id in self._slow:
+            return False
+        try:
+            await asyncio.wait_for(slot.acquire(), timeout=SLOT_WAIT_S)
+            return True
+        except TimeoutError:
+            self._slow.add(subscription_id)
+            return False
+
+    def _push(self, tracked: _Tracked, settled: Settled | None) -> None:
+        self._buffer.append((tracked, settled))
+        self._dirty.set()
+
+    async def _flush_forever(self) -> None:
+        """Write results as they come; a batch grows while the previous one is written."""
+        while True:
+            await self._dirty.wait()
+            if len(self._buffer) < READ_COUNT and not self._closing:
+                await asyncio.sleep(FLUSH_LINGER_S)  # gather a batch: a few round trips each
+            self._dirty.clear()
+            batch, self._buffer = self._buffer, []
+            failures = 0
+            while batch:
+                try:
+                    await self._flush(batch)
+                    break
+                except Exception:
+                    failures += 1
+                    log.exception("writing delivery results failed; retrying")
+                    if self._closing and failures >= 3:
+                        return  # unsettled entries stay pending and will be reclaimed
+                    await asyncio.sleep(FLUSH_RETRY_S)
+            if self._closing and not self._buffer:
+                return
+
+    async def _flush(self, batch: list[tuple[_Tracked, Settled | None]]) -> None:
+        """Settle a batch; changes nothing in memory unless every write succeeded."""
+        await self._outcomes.settle([settled for _, settled in batch if settled is not None])
+        done: list[str] = []
+        newly: dict[str, tuple[_Tracked, list[str]]] = {}
+        for tracked, settled in batch:
+            if settled is None:
+                done.append(tracked.entry.id)  # nothing to deliver: only ACK
+            else:
+                newly.setdefault(tracked.entry.id, (tracked, []))[1].append(settled.subscription.id)
+        partial: dict[str, list[str]] = {}
+        for entry_id, (tracked, subscription_ids) in newly.items():
+            if tracked.remaining - len(subscription_ids) <= 0:
+                done.append(entry_id)
+            else:
+                partial[entry_id] = subscription_ids
+        await self._store.stream.settle(
+            done=done, partial=partial, keep_s=self._settings.event_retention_s
+        )
+        for entry_id, (tracked, subscription_ids) in newly.items():
+            tracked.remaining -= len(subscription_ids)
+            self._pending -= len(subscription_ids)
+            if tracked.remaining <= 0:
+                self._tracked.pop(entry_id, None)
+        self._capacity.set()
+
+    async def _drain(self) -> None:
+        """Let in-flight deliveries finish (each is bounded by the delivery timeout)."""
+        if self._tasks:
+            _done, still = await asyncio.wait(
+                set(self._tasks), timeout=self._settings.delivery_timeout_s + SLOT_WAIT_S + 5
+            )
+            for task in still:
+                task.cancel()

@@ -1,0 +1,147 @@
+"""Acting on attempts: record them, then retry, dead-letter, or disable after 410 Gone.
+
+Shared by the dispatcher (first attempts, many at once) and the retry job (one at a time).
+Every write is at-least-once: a crash before it finishes makes the caller repeat the attempt,
+never lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from relay.core.ids import new_id
+from relay.core.models import Attempt, Event, Subscription
+from relay.core.retry import Outcome, RetryPolicy, parse_retry_after
+from relay.delivery.deliverer import AttemptResult
+from relay.observability.metrics import DEAD_LETTERS, END_TO_END_LAG
+from relay.store import Store
+from relay.store.retry_queue import RetryQueue, RetryRequest
+
+log = logging.getLogger("relay.outcomes")
+
+GONE_REASON = "disabled after 410 Gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A delivery whose attempt is over (`result`), or that was parked without one (None)."""
+
+    event: Event
+    subscription: Subscription
+    result: AttemptResult | None
+    is_explicit: bool = False
+
+
+def dropped_attempt(
+    event_id: str, subscription: Subscription, *, attempt: int, now: float
+) -> Attempt:
+    """The attempt recorded instead of sending to a subscription disabled meanwhile."""
+    reason = subscription.disabled_reason or "disabled"
+    if not reason.startswith("disabled"):
+        reason = f"disabled: {reason}"
+    return Attempt(
+        id=new_id("att"),
+        event_id=event_id,
+        subscription_id=subscription.id,
+        attempt=attempt,
+        at=now,
+        status_code=None,
+        error=f"dropped: subscription {reason}",
+        outcome=Outcome.DROPPED,
+        response_body=None,
+        duration_ms=0,
+    )
+
+
+class OutcomeHandler:
+    """Settles finished attempts: records them and hands each delivery to its next step."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        retries: RetryQueue,
+        policy: RetryPolicy,
+        rng: random.Random,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._retries = retries
+        self._policy = policy
+        self._rng = rng
+        self._clock = clock
+
+    async def settle(self, items: Sequence[Settled]) -> None:
+        """Record the attempts (one round trip) and act on every outcome; raises only on a
+        Redis failure, in which case the caller must not treat the items as settled."""
+        if not items:
+            return
+        now = self._clock()
+        attempts = [item.result.attempt for item in items if item.result is not None]
+        if attempts:
+            await self._store.attempts.record_many(attempts)
+        retries: list[RetryRequest] = []
+        parked: list[tuple[str, str]] = []
+        finished: list[tuple[str, str]] = []
+        dead: list[tuple[Settled, Attempt]] = []
+        gone: dict[str, Subscription] = {}
+        for item in items:
+            event_id, subscription_id = item.event.id, item.subscription.id
+            if item.result is None:
+                parked.append((event_id, subscription_id))
+                continue
+            attempt = item.result.attempt
+            if item.result.outcome is Outcome.DELIVERED:
+                finished.append((event_id, subscription_id))
+                if not item.is_explicit:
+                    END_TO_END_LAG.observe(max(0.0, now - item.event.timestamp))
+            elif item.result.outcome is Outcome.GONE:
+                finished.append((event_id, subscription_id))
+                gone[subscription_id] = item.subscription
+            else:
+                retry_after_s = parse_retry_after(item.result.retry_after, now=now)
+                delay_s = self._policy.next_delay_s(
+                    attempt=attempt.attempt, rng=self._rng, retry_after_s=retry_after_s
+                )
+                if delay_s is None:
+                    finished.append((event_id, subscription_id))
+                    dead.append((item, attempt))
+                else:
+                    retries.append(
+                        RetryRequest(event_id, subscription_id, attempt.attempt + 1, delay_s)
+                    )
+        if retries:
+            await asyncio.to_thread(self._retries.schedule, retries)
+        if parked:
+            await asyncio.to_thread(self._retries.park, parked)
+        for item, attempt in dead:
+            await self._store.dead_letters.add(
+                event_id=item.event.id,
+                subscription_id=item.subscription.id,
+                attempts=attempt.attempt,
+                last_error=attempt.error,
+                last_status_code=attempt.status_code,
+                failed_at=now,
+            )
+            DEAD_LETTERS.labels(item.subscription.id).inc()
+            log.warning(
+                "delivery dead-lettered",
+                extra={"event_id": item.event.id, "subscription_id": item.subscription.id},
+            )
+        for subscription in gone.values():
+            await self.disable_gone(subscription)
+        if finished:
+            await self._store.retry_states.clear_retries(finished)
+
+    async def disable_gone(self, subscription: Subscription) -> None:
+        """Disable a subscription that answered 410 and make its pending retries drop now."""
+        await self._store.subscriptions.disable(subscription.id, reason=GONE_REASON)
+        expedited = await asyncio.to_thread(self._retries.expedite, subscription.id)
+        log.warning(
+            "subscription disabled after 410 Gone",
+            extra={"subscription_id": subscription.id, "pending_retries_dropped": expedited},
+        )

@@ -1,0 +1,2 @@
+"""`relay dev`'s demo: the seeded source and subscription, and the receiver that prints
+each verified webhook."""

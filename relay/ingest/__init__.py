@@ -1,0 +1,1 @@
+"""Getting messages in: the MC5 client and the poller that turns pages into events."""

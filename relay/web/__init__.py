@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the REST API and the console: bodies, problems, routes, query."""

@@ -1,0 +1,173 @@
+"""Screenshots of every console page for the README: `python -m tests.console.screenshots`.
+
+Serves the real app on loopback over a private key prefix of the Redis at `--redis-url`
+(deleted afterwards), seeds a source, subscriptions, events, attempts and a dead letter,
+and saves desktop and 375 px phone PNGs under docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from playwright.sync_api import ViewportSize
+
+from relay.api import create_app
+from relay.core.events import event_from_message
+from relay.core.ids import new_id
+from relay.core.models import Attempt
+from relay.settings import Settings
+from relay.store import Store
+from relay.store.connection import async_redis
+from tests.api.conftest import message
+from tests.console.chromium import chromium_path, missing_reason
+from tests.support import serve
+
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TOKEN = "screenshot-token"
+
+
+async def _seed(settings: Settings) -> str:
+    """Demo data; returns the id of the subscription whose attempt log is shown."""
+    client = async_redis(settings.require_redis_url())
+    try:
+        store = Store.create(client, settings)
+        now = time.time()
+        await store.sources.create(
+            username="acme@reseller",
+            password="never-shown",
+            base_url="https://mc5.smartmessagingservices.net",
+            poll_interval_s=2.0,
+            start_from=int(now - 4),
+            now=now,
+        )
+        orders = await store.subscriptions.create(
+            url="https://hooks.example.com/relay/orders",
+            event_types=("message.received",),
+            source_ids=None,
+            description="Order bot",
+            headers={"X-Team": "orders"},
+            enabled=True,
+            now=now,
+        )
+        await store.subscriptions.create(
+            url="https://crm.example.net/webhooks/sms",
+            event_types=None,
+            source_ids=None,
+            description="CRM sync",
+            headers={},
+            enabled=True,
+            now=now,
+        )
+        events = [
+            event_from_message(
+                message(f"doc-{n}", timestamp=int(now) - 60 * n),
+                source_id="src_demo",
+                created_at_ms=int(now * 1000) - n,
+            )
+            for n in range(6)
+        ]
+        await store.events.add(events, retention_s=3600)
+        attempts = []
+        for minute in range(60):
+            for k in range((minute * 7) % 5 + 1):
+                failed = (minute + k) % 9 == 0
+                attempts.append(
+                    Attempt(
+                        id=new_id("att"),
+                        event_id=events[k % len(events)].id,
+                        subscription_id=orders.id,
+                        attempt=2 if failed else 1,
+                        at=now - 60 * (59 - minute),
+                        status_code=503 if failed else 200,
+                        error="HTTP 503" if failed else None,
+                        response_body='{"ok": false}' if failed else '{"ok": true}',
+                        duration_ms=40 + k * 13,
+                    )
+                )
+        await store.attempts.record_many(attempts)
+        await store.dead_letters.add(
+            event_id=events[0].id,
+            subscription_id=orders.id,
+            attempts=8,
+            last_error="HTTP 503",
+            last_status_code=503,
+            failed_at=now - 120,
+        )
+        return orders.id
+    finally:
+        await client.aclose()
+
+
+def _shoot(base_url: str, subscription_id: str) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    pages = {
+        "overview": "/ui/",
+        "sources": "/ui/sources",
+        "subscriptions": "/ui/subscriptions",
+        "subscription": f"/ui/subscriptions/{subscription_id}",
+        "attempts": f"/ui/subscriptions/{subscription_id}/attempts?limit=8",
+        "events": "/ui/events",
+        "dead-letters": "/ui/dead-letters",
+    }
+    saved = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        sizes: tuple[tuple[str, ViewportSize], ...] = (
+            ("", {"width": 1280, "height": 900}),
+            ("-phone", {"width": 375, "height": 812}),
+        )
+        for suffix, size in sizes:
+            page = browser.new_context(base_url=base_url, viewport=size).new_page()
+            page.goto("/ui/login")
+            saved.append(OUT / f"login{suffix}.png")
+            page.screenshot(path=saved[-1])
+            page.fill("#token", TOKEN)
+            page.keyboard.press("Enter")
+            page.wait_for_url("**/ui/")
+            for name, path in pages.items():
+                page.goto(path)
+                saved.append(OUT / f"{name}{suffix}.png")
+                page.screenshot(path=saved[-1], full_page=True)
+            if suffix:
+                break
+        browser.close()
+    return saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    args = parser.parse_args()
+    reason = missing_reason()
+    if reason:
+        raise SystemExit(reason)
+    prefix = f"screenshots:{uuid.uuid4().hex[:12]}:"
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": args.redis_url,
+            "RELAY_KEY_PREFIX": prefix,
+            "RELAY_ADMIN_TOKEN": TOKEN,
+            "RELAY_ALLOW_PRIVATE_TARGETS": "true",
+        }
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    try:
+        subscription_id = asyncio.run(_seed(settings))
+        with serve(create_app(settings)) as base_url:
+            for path in _shoot(base_url, subscription_id):
+                print(path.relative_to(OUT.parents[1]))
+    finally:
+        with contextlib.closing(redis.Redis.from_url(args.redis_url)) as client:
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                client.delete(key)
+
+
+if __name__ == "__main__":
+    main()

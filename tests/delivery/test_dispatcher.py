@@ -1,0 +1,401 @@
+"""End to end: real Redis, the real dispatcher, real RQ SimpleWorkers, real receivers that
+verify every webhook with the `standardwebhooks` library."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio
+from rq import Queue
+from rq.registry import StartedJobRegistry
+
+from relay.core.events import event_from_message
+from relay.core.models import Attempt, Event, Message, Subscription
+from relay.settings import Settings
+from relay.store import Store
+from relay.store.keys import DISPATCH_GROUP
+from tests.support import Receiver, wait_until
+from tests.workers.crash_harness import children_of
+from workers.dispatcher import run_dispatcher
+from workers.retry_worker import run_retry_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+RETENTION_S = 3600
+
+
+@pytest.fixture
+def store(aredis: redis.asyncio.Redis, settings: Settings) -> Store:
+    return Store.create(aredis, settings)
+
+
+@pytest.fixture
+async def dispatcher(settings: Settings) -> AsyncIterator[Callable[..., None]]:
+    """`dispatcher(settings?, reclaim_after_s=?)` runs `run_dispatcher` as a task until the
+    test ends, then stops it as SIGTERM would."""
+    stops: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+
+    def start(custom: Settings | None = None, **kwargs: float) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_dispatcher(custom or settings, stop=stop, **kwargs))
+        stops.append((stop, task))
+
+    yield start
+    for stop, task in stops:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+@contextlib.contextmanager
+def retry_workers(settings: Settings) -> Iterator[None]:
+    """Real RQ SimpleWorkers in burst mode, run again and again in a thread (each run moves
+    due scheduled retries to the queue, then works the queue empty)."""
+    stopped = threading.Event()
+
+    def loop() -> None:
+        while not stopped.is_set():
+            run_retry_worker(settings, burst=True)
+            stopped.wait(0.2)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join(timeout=20)
+
+
+async def subscribe(
+    store: Store, url: str, receiver: Receiver, *, event_types: tuple[str, ...] | None = None
+) -> Subscription:
+    subscription = await store.subscriptions.create(
+        url=url + "/",
+        event_types=event_types,
+        source_ids=None,
+        description=None,
+        headers={},
+        enabled=True,
+        now=time.time(),
+    )
+    receiver.secret = subscription.secrets[0].value
+    return subscription
+
+
+async def add_events(store: Store, count: int, *, tag: str = "m") -> list[Event]:
+    now = time.time()
+    events = [
+        event_from_message(
+            Message(kind="incoming", document_id=f"{tag}{i}", timestamp=int(now), text=f"hi {i}"),
+            source_id="src_test",
+            created_at_ms=int(now * 1000),
+        )
+        for i in range(count)
+    ]
+    await store.events.add(events, retention_s=RETENTION_S)
+    return events
+
+
+async def attempts_of(store: Store, subscription_id: str) -> list[Attempt]:
+    listing = await store.attempts.page(subscription_id, limit=100, cursor=None)
+    return sorted(listing.items, key=lambda a: (a.at, a.attempt))
+
+
+async def stream_is_settled(aredis: redis.asyncio.Redis, store: Store) -> bool:
+    pending = await aredis.xpending(store.keys.stream, DISPATCH_GROUP)
+    return int(pending["pending"]) == 0 and int(await aredis.xlen(store.keys.stream)) == 0
+
+
+async def test_each_matching_subscriber_gets_each_event_once(
+    settings: Settings,
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    everything, sent_only, late = Receiver(), Receiver(), Receiver()
+    await subscribe(store, serve_app(everything.app()), everything)
+    await subscribe(store, serve_app(sent_only.app()), sent_only, event_types=("message.sent",))
+    dispatcher()
+    events = await add_events(store, 30)
+    await subscribe(store, serve_app(late.app()), late)  # created after the events
+
+    await wait_until(lambda: len(everything.received) >= 30, what="30 deliveries")
+    await wait_until(lambda: stream_is_settled(aredis, store), what="stream settled")
+
+    assert sorted(everything.ids()) == sorted(e.id for e in events)
+    assert all(r.verified for r in everything.received)
+    assert sent_only.received == [] and late.received == []
+
+
+async def test_500_500_200_makes_three_attempts_with_one_webhook_id(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    receiver = Receiver(statuses=[500, 500], default=200)
+    subscription = await subscribe(store, serve_app(receiver.app()), receiver)
+    dispatcher()
+    with retry_workers(settings):
+        (event,) = await add_events(store, 1)
+        await wait_until(lambda: len(receiver.received) >= 3, what="three attempts")
+        await wait_until(
+            lambda: _count(attempts_of(store, subscription.id), 3), what="three recorded"
+        )
+
+    assert receiver.ids() == [event.id] * 3
+    assert all(r.verified for r in receiver.received)
+    attempts = await attempts_of(store, subscription.id)
+    assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 500), (3, 200)]
+    assert (await store.dead_letters.page(limit=10, cursor=None)).items == ()
+
+
+async def test_410_disables_subscription_and_drops_pending_retries(
+    settings: Settings,
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    slow_retries = settings.replace(retry_schedule_s=(60.0, 60.0))
+    receiver = Receiver(statuses=[500, 410], default=200)
+    subscription = await subscribe(store, serve_app(receiver.app()), receiver)
+    dispatcher(slow_retries)
+    with retry_workers(slow_retries):
+        (first,) = await add_events(store, 1, tag="a")
+        await wait_until(lambda: _count(attempts_of(store, subscription.id), 1), what="500")
+        (second,) = await add_events(store, 1, tag="b")
+        await wait_until(
+            lambda: _count(attempts_of(store, subscription.id), 3), what="410 and the drop"
+        )
+
+    assert not (await store.subscriptions.get(subscription.id)).enabled
+    assert "410 Gone" in ((await store.subscriptions.get(subscription.id)).disabled_reason or "")
+    attempts = await attempts_of(store, subscription.id)
+    by_event = {(a.event_id, a.attempt): a for a in attempts}
+    assert by_event[(first.id, 1)].status_code == 500
+    assert by_event[(second.id, 1)].status_code == 410
+    dropped = by_event[(first.id, 2)]
+    assert dropped.error == "dropped: subscription disabled after 410 Gone"
+    assert dropped.status_code is None
+    assert receiver.ids() == [first.id, second.id]  # the dropped retry was never sent
+    assert int(await aredis.zcard(store.keys.rq_scheduled)) == 0
+
+
+async def test_always_500_ends_as_dead_letter_and_its_retry_delivers(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    receiver = Receiver(default=500)
+    subscription = await subscribe(store, serve_app(receiver.app()), receiver)
+    dispatcher()
+    with retry_workers(settings):
+        (event,) = await add_events(store, 1)
+        await wait_until(lambda: _dead_letters(store, 1), what="a dead letter")
+        (dead,) = (await store.dead_letters.page(limit=10, cursor=None)).items
+        assert (dead.event_id, dead.subscription_id) == (event.id, subscription.id)
+        assert dead.attempts == 4 and dead.last_status_code == 500
+        assert len(receiver.received) == 4
+
+        receiver.default = 200
+        await store.dead_letters.retry(dead.id)
+        await wait_until(lambda: len(receiver.received) >= 5, what="the dead letter's retry")
+
+    assert receiver.ids() == [event.id] * 5
+    assert receiver.received[-1].verified
+    assert await _dead_letters(store, 0)
+
+
+async def test_hanging_subscriber_does_not_delay_the_others(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    narrow = settings.replace(subscriber_concurrency=4)
+    hanging, healthy = Receiver(delay_s=2.5), Receiver()
+    await subscribe(store, serve_app(hanging.app()), hanging)
+    await subscribe(store, serve_app(healthy.app()), healthy)
+    dispatcher(narrow)
+    await asyncio.sleep(0.2)  # the dispatcher is reading
+    events = await add_events(store, 40)
+    published = time.monotonic()
+
+    await wait_until(lambda: len(healthy.received) >= 40, what="healthy deliveries")
+
+    # Every healthy delivery arrived before the hanging subscriber's first attempts could even
+    # time out (2 s): its slots being full never held the others back.
+    assert max(r.at for r in healthy.received) - published < narrow.delivery_timeout_s
+    assert sorted(healthy.ids()) == sorted(e.id for e in events)
+    assert len(hanging.received) <= narrow.subscriber_concurrency
+
+
+async def test_deliveries_parked_for_a_slow_subscriber_reach_it_through_the_retry_queue(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    narrow = settings.replace(subscriber_concurrency=2)
+    slow = Receiver(delays_s=[2.5, 2.5])  # its first two requests outlast the 2 s timeout
+    subscription = await subscribe(store, serve_app(slow.app()), slow)
+    dispatcher(narrow)
+    await asyncio.sleep(0.2)
+    events = await add_events(store, 30)
+    await wait_until(lambda: stream_is_settled(store.redis, store), what="the stream settled")
+    assert len(slow.received) <= narrow.subscriber_concurrency  # the rest were parked
+
+    async def delivered() -> set[str]:
+        attempts = await attempts_of(store, subscription.id)
+        return {a.event_id for a in attempts if a.status_code == 204}
+
+    expected = {e.id for e in events}
+    with retry_workers(narrow):
+        await wait_until(lambda: _equals(delivered(), expected), what="every event delivered")
+    assert set(slow.ids()) == expected
+
+
+async def test_redelivery_goes_to_one_subscription_with_the_same_webhook_id(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    first, second = Receiver(), Receiver()
+    target = await subscribe(store, serve_app(first.app()), first)
+    await subscribe(store, serve_app(second.app()), second)
+    dispatcher()
+    (event,) = await add_events(store, 1)
+    await wait_until(lambda: len(first.received) == 1 and len(second.received) == 1)
+
+    await store.stream.publish(event.id, subscription_id=target.id, explicit=True)
+    await wait_until(lambda: len(first.received) == 2, what="the redelivery")
+    await asyncio.sleep(0.3)
+
+    assert first.ids() == [event.id, event.id]
+    assert second.ids() == [event.id]
+    assert all(r.verified for r in first.received)
+
+
+async def test_kill_9_of_a_dispatcher_mid_delivery_loses_nothing(
+    settings: Settings,
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+) -> None:
+    receiver = Receiver(delay_s=2.0)  # holds the doomed dispatcher's requests open
+    await subscribe(store, serve_app(receiver.app()), receiver)
+    events = await add_events(store, 5)
+    child = spawn(settings, "dispatcher")
+    try:
+        await wait_until(lambda: len(receiver.received) >= 5, what="the child's attempts")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    receiver.delay_s = 0.0
+
+    dispatcher(reclaim_after_s=1.0)
+    await wait_until(lambda: len(receiver.received) >= 10, what="reclaimed redeliveries")
+    await wait_until(lambda: stream_is_settled(aredis, store), what="stream settled")
+
+    assert sorted(set(receiver.ids())) == sorted(e.id for e in events)
+
+
+async def test_kill_9_of_a_retry_worker_mid_job_loses_nothing(
+    settings: Settings,
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., None],
+    redis_url: str,
+) -> None:
+    # First attempt 500 (dispatcher); the retry stalls until the worker is killed mid-job.
+    receiver = Receiver(statuses=[500], delays_s=[0.0, 4.0], default=200)
+    subscription = await subscribe(store, serve_app(receiver.app()), receiver)
+    dispatcher()
+    (event,) = await add_events(store, 1)
+    await wait_until(lambda: _count(attempts_of(store, subscription.id), 1), what="first try")
+    child = spawn(settings, "worker")
+    try:
+        await wait_until(lambda: len(receiver.received) >= 2, what="the worker's retry")
+        await wait_until(lambda: children_of(child.pid), what="RQ's scheduler process")
+        scheduler_pids = set(children_of(child.pid))
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    # The scheduler the worker forked does not outlive it.
+    await wait_until(lambda: not scheduler_pids & _live_pids(), what="the scheduler to stop")
+
+    # A live worker's maintenance finds the job abandoned once its heartbeat expires
+    # (job timeout + 60 s); stand in for that wait by cleaning up as of an hour later.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        registry = StartedJobRegistry(queue=Queue(store.keys.retry_queue, connection=client))
+        assert registry.get_job_ids()
+        registry.cleanup(timestamp=time.time() + 3600)
+    finally:
+        client.close()
+    with retry_workers(settings):
+        await wait_until(lambda: len(receiver.received) >= 3, what="the re-run retry")
+        await wait_until(lambda: _count(attempts_of(store, subscription.id), 2), what="recorded")
+
+    assert receiver.ids() == [event.id] * 3
+    attempts = await attempts_of(store, subscription.id)
+    assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 200)]
+
+
+async def _equals(value: Awaitable[set[str]], expected: set[str]) -> bool:
+    return await value == expected
+
+
+def _live_pids() -> set[int]:
+    return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+
+
+def spawn(settings: Settings, role: str) -> subprocess.Popen[bytes]:
+    """A child process running one delivery role with these settings (via the environment)."""
+    code = {
+        "dispatcher": (
+            "import asyncio\n"
+            "from relay.settings import Settings\n"
+            "from workers.dispatcher import run_dispatcher\n"
+            "asyncio.run(run_dispatcher(Settings.from_env(), stop=asyncio.Event()))\n"
+        ),
+        "worker": (
+            "from relay.settings import Settings\n"
+            "from workers.retry_worker import run_retry_worker\n"
+            "run_retry_worker(Settings.from_env())\n"
+        ),
+    }[role]
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.require_redis_url(),
+        "RELAY_KEY_PREFIX": settings.key_prefix,
+        "RELAY_ALLOW_PRIVATE_TARGETS": "true",
+        "RELAY_RETRY_SCHEDULE": ",".join(str(s) for s in settings.retry_schedule_s),
+        "RELAY_DELIVERY_TIMEOUT": "10",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+    )
+
+
+async def _count(attempts: object, expected: int) -> bool:
+    return len(await attempts) >= expected  # type: ignore[misc]
+
+
+async def _dead_letters(store: Store, expected: int) -> bool:
+    return len((await store.dead_letters.page(limit=10, cursor=None)).items) == expected

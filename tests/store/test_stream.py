@@ -1,0 +1,33 @@
+"""The delivery stream's consumer bookkeeping, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+
+from relay.store.keys import DISPATCH_GROUP, Keys
+from relay.store.stream import DeliveryStream
+
+
+async def consumer_names(aredis: redis.asyncio.Redis, keys: Keys) -> set[str]:
+    consumers = await aredis.xinfo_consumers(keys.stream, DISPATCH_GROUP)
+    return {str(c["name"]) for c in consumers}
+
+
+async def test_idle_consumers_without_entries_are_forgotten_and_holders_are_kept(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    queue = DeliveryStream(redis=aredis, keys=keys)
+    assert await queue.forget_idle_consumers(min_idle_ms=0) == 0  # no stream yet
+    await queue.ensure_group()
+    await queue.publish("evt_a")
+    await queue.publish("evt_b")
+    done = await queue.read(consumer="finished", count=1, block_ms=10)
+    await queue.settle(done=[e.id for e in done], partial={}, keep_s=60)
+    await queue.read(consumer="holding", count=1, block_ms=10)  # left unsettled
+    await asyncio.sleep(0.05)
+
+    assert await queue.forget_idle_consumers(min_idle_ms=60_000) == 0  # not idle long enough
+    assert await queue.forget_idle_consumers(min_idle_ms=20) == 1
+    assert await consumer_names(aredis, keys) == {"holding"}
