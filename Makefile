@@ -4,15 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest soak bench clean
+.PHONY: dev test lint typecheck pytest soak bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# constraints.txt pins every dependency to the versions CI last passed with (`make lock`).
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[embedded,dev]'
 	touch $(STAMP)
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[embedded,dev]'
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
 
 dev: $(STAMP)
 	$(BIN)/relay dev
@@ -25,10 +30,9 @@ lint: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
-	$(BIN)/mypy relay workers
+	$(BIN)/mypy relay workers tests
 
 pytest: $(STAMP)
-	-./.ci/ensure-chromium
 	$(BIN)/pytest -q -m "not slow" --durations=15
 
 soak: $(STAMP)
