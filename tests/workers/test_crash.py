@@ -246,7 +246,9 @@ def _kill_while(
     fresh random order each round; a killed standalone role or tree is restarted at once."""
     order: list[str] = []
     while feeder.is_alive():
-        time.sleep(rng.uniform(*plan.kill_gap_s))
+        feeder.join(timeout=rng.uniform(*plan.kill_gap_s))  # a random gap, or feeding ended
+        if not feeder.is_alive():
+            break
         if not order:
             order = rng.sample(TARGETS, len(TARGETS))
         target = order.pop()

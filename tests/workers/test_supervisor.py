@@ -5,6 +5,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support import wait_until_sync
 from workers.supervisor import ChildSpec, Supervisor
 
 
@@ -14,13 +15,15 @@ def test_crashed_child_is_restarted_and_all_stop_on_request(tmp_path: Path) -> N
         "crasher",
         [sys.executable, "-c", f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(1)"],
     )
-    sleeper = ChildSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper = ChildSpec("sleeper", [sys.executable, "-c", "import signal; signal.pause()"])
     supervisor = Supervisor([crasher, sleeper], grace_s=5)
     thread = threading.Thread(target=lambda: supervisor.run(handle_signals=False))
     thread.start()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(starts.read_text() if starts.exists() else "") < 2:
-        time.sleep(0.1)
+    wait_until_sync(
+        lambda: starts.exists() and len(starts.read_text()) >= 2,
+        timeout_s=15,
+        what="the crashed child started a second time",
+    )
     stop_requested = time.monotonic()
     supervisor.request_stop()
     thread.join(timeout=15)
