@@ -110,6 +110,11 @@ class Keys:
         """The RQ queue name (RQ stores it as rq:queue:{name})."""
         return f"{self.prefix}retry"
 
+    def retry_lane(self, subscription_id: str) -> str:
+        """The RQ rate-limit group of a subscription's retries (RQ derives its own keys from
+        it), so at most `concurrency` of them run at once across every worker."""
+        return f"{self.prefix}sub:{subscription_id}"
+
     def heartbeat(self, role: str, instance: str) -> str:
         """A role instance's heartbeat with its metrics snapshot (expires when it dies)."""
         return f"{self.prefix}hb:{role}:{instance}"
