@@ -41,6 +41,9 @@ class Settings:
     subscriber_concurrency: int = 16
     attempts_kept: int = 1000
     demo_secret: str | None = None  # `relay dev` hands the demo receiver its secret
+    # Redis and token safety (issue 14): checked at start by every role.
+    allow_evicting_redis: bool = False
+    allow_weak_tokens: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +70,8 @@ class Settings:
             subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
             attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
             demo_secret=env.get("RELAY_DEMO_SECRET") or None,
+            allow_evicting_redis=_bool(env, "RELAY_ALLOW_EVICTING_REDIS", False),
+            allow_weak_tokens=_bool(env, "RELAY_ALLOW_WEAK_TOKENS", False),
         )
 
     def replace(self, **changes: object) -> Settings:

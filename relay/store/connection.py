@@ -6,6 +6,7 @@ Async clients decode responses to str; the sync client for RQ keeps bytes, as RQ
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,9 @@ import redis.asyncio
 
 from relay.core.errors import ConfigError, RedisUnavailable
 from relay.processes import die_with_parent
+from relay.store.server import SAFE_POLICY, is_evicting, read_policy
+
+log = logging.getLogger("relay.redis")
 
 
 def _tcp_options(url: str) -> dict[str, bool]:
@@ -57,6 +61,44 @@ def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
         raise RedisUnavailable(
             f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}"
         ) from exc
+
+
+def eviction_refusal(policy: str) -> str:
+    """Why the relay will not run on a Redis with this eviction policy (names the settings)."""
+    return (
+        f"Redis maxmemory-policy is {policy!r}: when memory is full Redis deletes keys "
+        "(subscriptions, dedupe marks, queued deliveries, retry jobs) and messages are lost "
+        f"silently; set maxmemory-policy {SAFE_POLICY} on the server, "
+        "or RELAY_ALLOW_EVICTING_REDIS=true to run anyway"
+    )
+
+
+def require_safe_eviction_policy(url: str, *, allow_evicting: bool) -> str | None:
+    """Read maxmemory-policy; raise ConfigError for an evicting policy unless `allow_evicting`
+    (then warn). An unreadable policy is warned about and allowed. Returns the policy."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        policy = read_policy(client)
+    except (redis.RedisError, OSError) as exc:
+        raise RedisUnavailable(
+            f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}"
+        ) from exc
+    finally:
+        client.close()
+    if policy is None:
+        log.warning(
+            "Redis maxmemory-policy is unknown (CONFIG and INFO memory refused): make sure it "
+            f"is {SAFE_POLICY}, or keys may be evicted and messages lost"
+        )
+    elif is_evicting(policy):
+        if not allow_evicting:
+            raise ConfigError(eviction_refusal(policy))
+        log.warning(
+            "running on an evicting Redis because RELAY_ALLOW_EVICTING_REDIS=true: "
+            "messages may be lost when memory is full",
+            extra={"maxmemory_policy": policy},
+        )
+    return policy
 
 
 def redact_url(url: str) -> str:

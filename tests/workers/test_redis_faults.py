@@ -8,76 +8,24 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from relay.settings import Settings
 from relay.simulator.app import SimulatorConfig, create_app
-from relay.store.connection import _redis_server_binary
 from tests.support import Receiver, free_port, serve, wait_until_sync
 from tests.workers.crash_harness import (
     RoleProcesses,
     setup_relay,
     tally,
 )
+from tests.workers.own_redis import OwnRedis
 
 ACCOUNTS = {"redis-fault@reseller": "pw"}
-
-
-@dataclass
-class OwnRedis:
-    """A redis-server of this test's own on a free port, persisting to `workdir`."""
-
-    workdir: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        argv = [
-            _redis_server_binary(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.workdir),
-            "--appendonly", "yes",
-            "--save", "",
-            "--loglevel", "warning",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        try:
-            wait_until_sync(lambda: _pings(client), timeout_s=15, what="redis-server to answer")
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        """SIGTERM: Redis flushes its append-only file and exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
 
 
 @pytest.fixture
