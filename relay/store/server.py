@@ -88,6 +88,16 @@ async def read_memory(client: redis.asyncio.Redis, keys: Keys) -> RedisMemory:
     )
 
 
+def refuses_writes(client: redis.Redis, keys: Keys) -> bool:
+    """Whether Redis refuses a tiny write (the probe key) for lack of memory; raises RedisError
+    for anything else."""
+    try:
+        client.set(keys.memory_probe, "1", px=_PROBE_TTL_MS)
+    except OutOfMemoryError:
+        return True
+    return False
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
