@@ -7,6 +7,7 @@ validated here; a bad value raises ConfigError naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
+MIN_ADMIN_TOKEN_LENGTH = 16  # shorter tokens are refused at start unless RELAY_ALLOW_WEAK_TOKENS
+
+log = logging.getLogger("relay.settings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +89,23 @@ class Settings:
         return self.redis_url
 
     def require_admin_tokens(self) -> tuple[str, ...]:
-        """The admin tokens, or ConfigError when none is set."""
+        """The admin tokens; ConfigError when none is set, or when one is shorter than
+        MIN_ADMIN_TOKEN_LENGTH unless RELAY_ALLOW_WEAK_TOKENS (then a warning). Never
+        names a token's value."""
         if not self.admin_tokens:
             raise ConfigError("RELAY_ADMIN_TOKEN is required (one or more tokens, comma-separated)")
+        weak = sum(1 for token in self.admin_tokens if len(token) < MIN_ADMIN_TOKEN_LENGTH)
+        if weak:
+            problem = (
+                f"RELAY_ADMIN_TOKEN has {weak} token(s) shorter than {MIN_ADMIN_TOKEN_LENGTH} "
+                "characters, which can be guessed"
+            )
+            if not self.allow_weak_tokens:
+                raise ConfigError(
+                    f"{problem}; generate one with `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'`, or set RELAY_ALLOW_WEAK_TOKENS=true"
+                )
+            log.warning(f"{problem}; allowed because RELAY_ALLOW_WEAK_TOKENS=true")
         return self.admin_tokens
 
 

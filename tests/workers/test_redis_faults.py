@@ -52,7 +52,7 @@ def test_redis_restart_mid_run_loses_nothing_and_roles_reconnect(
     } | {
         "REDIS_URL": own_redis.url,
         "RELAY_KEY_PREFIX": "relay-fault:",
-        "RELAY_ADMIN_TOKEN": "fault-token",
+        "RELAY_ADMIN_TOKEN": "fault-token-0123456789",
         "RELAY_API_PORT": str(api_port),
         "RELAY_ALLOW_PRIVATE_TARGETS": "true",
         "RELAY_POLL_INTERVAL": "0.2",
