@@ -328,3 +328,15 @@ def _every_page(source_id: str, sub_id: str) -> tuple[str, ...]:
         "/ui/events",
         "/ui/dead-letters",
     )
+
+
+async def test_pages_mask_url_query_values_like_relay_status(console: Console) -> None:
+    url = "https://example.com/in?token=query-secret-1&team=ops"
+    sub_id, _ = await _subscription(console, url)
+    shown = "https://example.com/in?token=***&amp;team=***"
+    for path in ("/ui/", "/ui/subscriptions", f"/ui/subscriptions/{sub_id}/attempts"):
+        page = (await console.get(path)).text
+        assert shown in page, path
+        assert "query-secret-1" not in page, path
+    detail = (await console.get(f"/ui/subscriptions/{sub_id}")).text
+    assert f'<h1 class="breakable">{shown}</h1>' in detail
