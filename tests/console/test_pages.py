@@ -292,10 +292,11 @@ async def test_redeliver_queues_the_event_and_a_disabled_target_is_a_conflict_pa
 
 
 async def test_retry_all_dead_letters(console: Console, store: Store) -> None:
-    for n in range(3):
+    sub_id, _ = await _subscription(console, "https://example.com/hook")
+    for n in range(4):
         await store.dead_letters.add(
             event_id=f"evt_{n}",
-            subscription_id="sub_x",
+            subscription_id=sub_id if n < 3 else "sub_deleted",
             attempts=3,
             last_error=None,
             last_status_code=500,
@@ -303,7 +304,8 @@ async def test_retry_all_dead_letters(console: Console, store: Store) -> None:
         )
     response = await console.post("/ui/dead-letters/retry-all")
     assert response.headers["location"] == "/ui/dead-letters?done=retried-all&n=3"
-    assert (await store.dead_letters.page(limit=10, cursor=None)).items == ()
+    left = (await store.dead_letters.page(limit=10, cursor=None)).items
+    assert [d.subscription_id for d in left] == ["sub_deleted"]  # nothing to deliver it to
     shown = await console.get(response.headers["location"])
     assert "Queued 3 dead letter(s)" in shown.text
 
