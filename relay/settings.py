@@ -7,6 +7,7 @@ validated here; a bad value raises ConfigError naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
+MIN_ADMIN_TOKEN_LENGTH = 16  # shorter tokens are refused at start unless RELAY_ALLOW_WEAK_TOKENS
+
+log = logging.getLogger("relay.settings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,9 @@ class Settings:
     subscriber_concurrency: int = 16
     attempts_kept: int = 1000
     demo_secret: str | None = None  # `relay dev` hands the demo receiver its secret
+    # Redis and token safety (issue 14): checked at start by every role.
+    allow_evicting_redis: bool = False
+    allow_weak_tokens: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +74,8 @@ class Settings:
             subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
             attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
             demo_secret=env.get("RELAY_DEMO_SECRET") or None,
+            allow_evicting_redis=_bool(env, "RELAY_ALLOW_EVICTING_REDIS", False),
+            allow_weak_tokens=_bool(env, "RELAY_ALLOW_WEAK_TOKENS", False),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -80,9 +89,23 @@ class Settings:
         return self.redis_url
 
     def require_admin_tokens(self) -> tuple[str, ...]:
-        """The admin tokens, or ConfigError when none is set."""
+        """The admin tokens; ConfigError when none is set, or when one is shorter than
+        MIN_ADMIN_TOKEN_LENGTH unless RELAY_ALLOW_WEAK_TOKENS (then a warning). Never
+        names a token's value."""
         if not self.admin_tokens:
             raise ConfigError("RELAY_ADMIN_TOKEN is required (one or more tokens, comma-separated)")
+        weak = sum(1 for token in self.admin_tokens if len(token) < MIN_ADMIN_TOKEN_LENGTH)
+        if weak:
+            problem = (
+                f"RELAY_ADMIN_TOKEN has {weak} token(s) shorter than {MIN_ADMIN_TOKEN_LENGTH} "
+                "characters, which can be guessed"
+            )
+            if not self.allow_weak_tokens:
+                raise ConfigError(
+                    f"{problem}; generate one with `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'`, or set RELAY_ALLOW_WEAK_TOKENS=true"
+                )
+            log.warning(f"{problem}; allowed because RELAY_ALLOW_WEAK_TOKENS=true")
         return self.admin_tokens
 
 

@@ -25,6 +25,26 @@ def test_several_admin_tokens_are_all_kept() -> None:
     assert s.admin_tokens == ("old", "new")
 
 
+def test_a_weak_admin_token_is_refused_without_naming_it() -> None:
+    s = Settings.from_env({"RELAY_ADMIN_TOKEN": "strong-token-0123456789,short1"})
+    with pytest.raises(ConfigError) as refused:
+        s.require_admin_tokens()
+    assert "RELAY_ALLOW_WEAK_TOKENS=true" in str(refused.value)
+    assert "short1" not in str(refused.value)
+
+
+def test_a_weak_admin_token_is_warned_about_when_allowed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {"RELAY_ADMIN_TOKEN": "a", "RELAY_ALLOW_WEAK_TOKENS": "true"}
+    assert Settings.from_env(env).require_admin_tokens() == ("a",)
+    assert "shorter than 16 characters" in caplog.text
+
+
+def test_a_16_character_admin_token_is_accepted() -> None:
+    assert Settings.from_env({"RELAY_ADMIN_TOKEN": "x" * 16}).require_admin_tokens()
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

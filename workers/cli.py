@@ -19,7 +19,7 @@ from relay.core.errors import ConfigError, RedisUnavailable
 from relay.observability.logs import configure_logging
 from relay.observability.telemetry import HeartbeatPublisher
 from relay.settings import Settings
-from relay.store.connection import check_redis
+from relay.store.connection import check_redis, require_safe_eviction_policy
 from relay.store.keys import Keys
 from workers.supervisor import ROLES
 
@@ -87,11 +87,15 @@ def _role(args: argparse.Namespace) -> int:
     if args.role == "api":
         settings.require_admin_tokens()
     check_redis(redis_url)
+    require_safe_eviction_policy(redis_url, allow_evicting=settings.allow_evicting_redis)
     # Until the role installs its own handlers, SIGTERM still ends it cleanly (heartbeat
     # withdrawn below), so readiness never reports a role that was merely stopped early.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     heartbeat = HeartbeatPublisher(
-        redis_url=redis_url, keys=Keys(settings.key_prefix), role=args.role
+        redis_url=redis_url,
+        keys=Keys(settings.key_prefix),
+        role=args.role,
+        allow_evicting_redis=settings.allow_evicting_redis,
     )
     heartbeat.start()
     try:

@@ -31,6 +31,8 @@ def run_dev(
     with contextlib.ExitStack() as stack:
         redis_url = settings.redis_url or stack.enter_context(embedded_redis())
         check_redis(redis_url)
+        if settings.admin_tokens:
+            settings.require_admin_tokens()  # a weak token fails here, not in every child
         token = settings.admin_tokens[0] if settings.admin_tokens else secrets.token_urlsafe(24)
         settings = settings.replace(redis_url=redis_url, allow_private_targets=True)
         simulator_url = f"http://127.0.0.1:{simulator_port}"
@@ -42,6 +44,7 @@ def run_dev(
             "REDIS_URL": redis_url,
             "RELAY_ADMIN_TOKEN": ",".join(settings.admin_tokens or (token,)),
             "RELAY_ALLOW_PRIVATE_TARGETS": "true",
+            "RELAY_ALLOW_WEAK_TOKENS": "true" if settings.allow_weak_tokens else "false",
             "RELAY_DEMO_SECRET": secret,
             "RELAY_LOG_LEVEL": settings.log_level if verbose else "WARNING",
         }

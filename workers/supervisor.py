@@ -20,7 +20,11 @@ from types import FrameType
 
 from relay.processes import die_with_parent
 from relay.settings import Settings
-from relay.store.connection import check_redis, redis_persistence_enabled
+from relay.store.connection import (
+    check_redis,
+    redis_persistence_enabled,
+    require_safe_eviction_policy,
+)
 
 log = logging.getLogger("relay.supervisor")
 
@@ -55,6 +59,7 @@ def run_all(settings: Settings) -> int:
     redis_url = settings.require_redis_url()
     settings.require_admin_tokens()
     check_redis(redis_url)
+    require_safe_eviction_policy(redis_url, allow_evicting=settings.allow_evicting_redis)
     if not redis_persistence_enabled(redis_url):
         log.warning(
             "Redis persistence is off: a Redis restart loses queued deliveries; "

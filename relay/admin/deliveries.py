@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from relay.admin.context import AdminContext
-from relay.core.errors import Conflict
+from relay.core.errors import Conflict, InvalidInput
 from relay.core.models import Attempt, Listing, Subscription
 
 PUBLISH_BATCH = 100
+# One replay is one transaction: 100,000 stream entries take Redis about 0.1 s to apply.
+REPLAY_MAX = 100_000
+REPLAY_READ_CHUNK = 500
 
 
 async def _publish(ctx: AdminContext, pairs: Iterable[tuple[str, str]]) -> int:
@@ -45,14 +48,26 @@ async def list_attempts(
 
 async def replay(ctx: AdminContext, subscription_id: str, *, since: int, until: int | None) -> int:
     """Queue every stored event with a message time in [since, until] that the subscription
-    matches; how many were queued. Raises NotFound, Conflict (disabled)."""
+    matches, all or none (one transaction: a failed request queued nothing, so retrying it
+    never doubles a delivery); how many were queued. Raises NotFound, Conflict (disabled),
+    InvalidInput (a window of more than REPLAY_MAX events)."""
     subscription = await ctx.store.subscriptions.get(subscription_id)
     _require_enabled(subscription)
     ids = await ctx.store.events.ids_in_window(since=since, until=until)
-    found = [event for event in await ctx.store.events.get_many(ids) if event is not None]
-    return await _publish(
-        ctx, ((event.id, subscription.id) for event in found if subscription.matches(event))
-    )
+    if len(ids) > REPLAY_MAX:
+        raise InvalidInput(
+            f"the window holds {len(ids)} events, more than {REPLAY_MAX} in one replay; "
+            "split it into narrower windows",
+            field="until",
+        )
+    pairs: list[tuple[str, str]] = []
+    for start in range(0, len(ids), REPLAY_READ_CHUNK):  # bounded replies, one connection
+        chunk = await ctx.store.events.get_many(ids[start : start + REPLAY_READ_CHUNK])
+        pairs += [
+            (e.id, subscription.id) for e in chunk if e is not None and subscription.matches(e)
+        ]
+    await ctx.store.stream.publish_many(pairs, atomic=True)
+    return len(pairs)
 
 
 async def redeliver_event(ctx: AdminContext, event_id: str, subscription_id: str | None) -> int:

@@ -1,6 +1,9 @@
 """Unauthenticated operational routes: liveness, readiness, metrics and the OpenAPI document.
 
-Readiness (`/readyz`) is 200 while Redis answers and no role is down, else 503 problem+json.
+Readiness (`/readyz`) is 200 while Redis answers, has memory to write, does not evict keys
+(`maxmemory-policy` other than noeviction, unless RELAY_ALLOW_EVICTING_REDIS=true) and no
+role is down, else 503 problem+json. While Redis is out of memory no role can write its
+heartbeat: the answer says "Redis is out of memory", not that the roles are down.
 A role is down when it has published heartbeats but every instance has been silent for
 `STALE_AFTER_S` (crashed or hung; a clean stop removes the instance at once). A role that
 never ran is not expected, so an API-only deployment is ready; a crashed role counts until
@@ -50,7 +53,32 @@ async def readyz(request: Request) -> Response:
             slug="unavailable",
             extra={"redis": "unreachable"},
         )
-    report = {"redis": "ok", "roles": {name: _role_report(p) for name, p in ready.roles.items()}}
+    memory = ready.memory
+    report = {
+        "redis": "out_of_memory" if memory.is_out_of_memory else "ok",
+        "redis_memory": {
+            "maxmemory_policy": memory.policy,
+            "evicting": memory.is_evicting,
+            "used_bytes": memory.used_bytes,
+            "max_bytes": memory.max_bytes,
+        },
+        "roles": {name: _role_report(p) for name, p in ready.roles.items()},
+    }
+    if memory.is_out_of_memory:
+        return problem(
+            503,
+            "Redis is out of memory (maxmemory reached, writes refused): every role waits and "
+            "resumes when memory frees; raise maxmemory or free memory",
+            slug="unavailable",
+            extra=report,
+        )
+    if ready.is_eviction_refused:
+        return problem(
+            503,
+            ready.eviction_refusal,
+            slug="unavailable",
+            extra=report,
+        )
     if ready.roles_down:
         return problem(
             503,

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from relay import __version__
 from relay.core.events import rfc3339
 from relay.core.models import ConsoleSession
+from relay.core.redaction import display_url
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -81,7 +82,10 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, duration=duration, pretty_json=pretty_json)
+    # display_url: the same masking as `relay status` (no password, no query values).
+    env.filters.update(
+        when=when, duration=duration, pretty_json=pretty_json, display_url=display_url
+    )
     env.globals.update(version=__version__)
     return env
 

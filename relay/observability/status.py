@@ -1,6 +1,7 @@
 """What `relay status` shows: the relay's state read straight from Redis, as plain values.
 
-Sources (cursor, lag, last error), subscriptions (enabled, recent success rate, queued
+Redis itself (eviction policy, memory, out of memory), sources (cursor, lag, last error),
+subscriptions (enabled, recent success rate, queued
 retries, dead letters), queue depths and the role instances seen lately. Nothing secret is
 included: source passwords and subscription secrets are never read into it, and subscription
 URLs are shown without a password or query values (`display_url`).
@@ -18,6 +19,7 @@ from relay.core.redaction import display_url, redact
 from relay.observability.telemetry import STALE_AFTER_S
 from relay.store import Store
 from relay.store.heartbeats import role_presence
+from relay.store.server import RedisMemory, read_memory
 from relay.store.stats import queue_depths, queued_retries_by_subscription
 
 RECENT_ATTEMPTS = 100  # the success rate covers each subscription's last this many attempts
@@ -54,6 +56,7 @@ class SubscriptionState:
 class RelayStatus:
     at: float
     key_prefix: str
+    redis: RedisMemory
     roles: dict[str, RolePresence]
     queues: QueueDepths
     sources: list[SourceState]
@@ -61,7 +64,10 @@ class RelayStatus:
 
     @property
     def roles_down(self) -> list[str]:
-        """Roles whose every instance went silent (see relay.api.health)."""
+        """Roles whose every instance went silent (see relay.api.health); none while Redis is
+        out of memory, when no role can write its heartbeat."""
+        if self.redis.is_out_of_memory:
+            return []
         return [name for name, presence in self.roles.items() if presence.is_down]
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +75,7 @@ class RelayStatus:
         return {
             "at": self.at,
             "key_prefix": self.key_prefix,
+            "redis": {**dataclasses.asdict(self.redis), "is_evicting": self.redis.is_evicting},
             "roles": {name: dataclasses.asdict(p) for name, p in self.roles.items()},
             "roles_down": self.roles_down,
             "queues": dataclasses.asdict(self.queues),
@@ -79,6 +86,7 @@ class RelayStatus:
 
 async def gather_status(store: Store, *, now: float) -> RelayStatus:
     """Read the relay's state under the store's key prefix; raises RedisError if Redis fails."""
+    memory = await read_memory(store.redis, store.keys)
     roles = await role_presence(store.redis, store.keys, now=now, stale_after_s=STALE_AFTER_S)
     depths = await queue_depths(store.redis, store.keys)
     sources = [
@@ -118,6 +126,7 @@ async def gather_status(store: Store, *, now: float) -> RelayStatus:
     return RelayStatus(
         at=now,
         key_prefix=store.keys.prefix,
+        redis=memory,
         roles=roles,
         queues=depths,
         sources=sources,

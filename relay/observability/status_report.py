@@ -48,12 +48,14 @@ def render_json(status: RelayStatus) -> str:
 def render_text(status: RelayStatus) -> str:
     """A terminal summary: roles, queues, sources, subscriptions."""
     when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(status.at))
-    lines = [f"relay status  prefix {status.key_prefix}  at {when}", "", "ROLES"]
+    lines = [f"relay status  prefix {status.key_prefix}  at {when}", "", "REDIS"]
+    lines += _redis_lines(status)
+    lines += ["", "ROLES"]
     if not status.roles:
         lines.append("  none seen (no role has published a heartbeat lately)")
     for name, presence in status.roles.items():
         silent = f" ({presence.stale_instances} silent)" if presence.stale_instances else ""
-        flag = "  DOWN" if presence.is_down else ""
+        flag = "  DOWN" if name in status.roles_down else ""
         lines.append(
             f"  {name:<11} {presence.instances} live{silent:<13} "
             f"last heartbeat {_ago(presence.last_seen_s)}{flag}"
@@ -100,6 +102,30 @@ def render_text(status: RelayStatus) -> str:
         ],
     )
     return "\n".join(lines)
+
+
+def _redis_lines(status: RelayStatus) -> list[str]:
+    memory = status.redis
+    policy = memory.policy or "unknown (CONFIG and INFO memory refused)"
+    if memory.is_evicting:
+        policy += "  EVICTING: keys are deleted when memory is full; set noeviction"
+    used = _bytes(memory.used_bytes)
+    limit = "no limit" if not memory.max_bytes else f"of {_bytes(memory.max_bytes)}"
+    lines = [f"  maxmemory-policy {policy}", f"  memory           {used} {limit}"]
+    if memory.is_out_of_memory:
+        lines.append(
+            "  Redis is out of memory: writes are refused; every role waits and resumes "
+            "when memory frees (heartbeats cannot be written meanwhile)"
+        )
+    return lines
+
+
+def _bytes(count: int | None) -> str:
+    if count is None:
+        return "unknown"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.0f} KiB"
+    return f"{count / 1024 / 1024:.1f} MiB"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -35,6 +35,7 @@ from relay.core.models import Heartbeat, QueueDepths
 from relay.store.connection import sync_redis
 from relay.store.heartbeats import HeartbeatWriter
 from relay.store.keys import Keys
+from relay.store.server import RedisMemory, is_evicting, read_policy
 
 log = logging.getLogger("relay.telemetry")
 
@@ -72,6 +73,7 @@ class HeartbeatPublisher:
         role: str,
         interval_s: float = HEARTBEAT_INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        allow_evicting_redis: bool = False,
     ) -> None:
         self._client = sync_redis(redis_url, timeout_s=5)
         self._writer = HeartbeatWriter(
@@ -82,6 +84,8 @@ class HeartbeatPublisher:
         self._clock = clock
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+        self._allow_evicting = allow_evicting_redis
+        self._policy: str | None = ""  # "" = not read yet; None = Redis would not say
 
     def start(self) -> None:
         self._thread.start()
@@ -111,7 +115,29 @@ class HeartbeatPublisher:
                 self.publish_once()
             except redis.RedisError as exc:
                 log.warning("heartbeat not published", extra={"error": str(exc)})
+            self.check_eviction_policy()
             self._stopped.wait(self._interval_s)
+
+    def check_eviction_policy(self) -> None:
+        """Read Redis's maxmemory-policy and log when it changes: an error when it now evicts
+        (the role keeps running: readiness, `relay status` and /metrics show it), a warning
+        once when Redis will not say. Never raises."""
+        try:
+            policy = read_policy(self._client)
+        except redis.RedisError:
+            return  # Redis down: the heartbeat above already said so
+        if policy == self._policy:
+            return
+        if policy is None:
+            log.warning("Redis maxmemory-policy is unknown (CONFIG and INFO memory refused)")
+        elif is_evicting(policy) and not self._allow_evicting:
+            log.error(
+                "Redis maxmemory-policy now evicts keys: messages may be lost; set noeviction",
+                extra={"maxmemory_policy": policy},
+            )
+        elif self._policy and is_evicting(self._policy):
+            log.info("Redis maxmemory-policy is safe again", extra={"maxmemory_policy": policy})
+        self._policy = policy
 
 
 def render_metrics(
@@ -120,6 +146,7 @@ def render_metrics(
     beats: Iterable[Heartbeat],
     depths: QueueDepths,
     cursors: Mapping[str, int] | None = None,
+    memory: RedisMemory | None = None,
     now: float | None = None,
 ) -> bytes:
     """The Prometheus text exposition of this process, every live role, the queues and the
@@ -131,6 +158,7 @@ def render_metrics(
             beats=list(beats),
             depths=depths,
             cursors=dict(cursors or {}),
+            memory=memory,
             now=time.time() if now is None else now,
         )
     )
@@ -145,12 +173,14 @@ class _Merged(Collector):
         beats: list[Heartbeat],
         depths: QueueDepths,
         cursors: dict[str, int],
+        memory: RedisMemory | None,
         now: float,
     ) -> None:
         self._role = role
         self._beats = beats
         self._depths = depths
         self._cursors = cursors
+        self._memory = memory
         self._now = now
 
     def collect(self) -> Iterator[Metric]:
@@ -216,3 +246,28 @@ class _Merged(Collector):
                 max(0.0, self._now - cursor),
             )
         yield lag
+        if self._memory is not None:
+            yield from _memory_gauges(self._memory)
+
+
+def _memory_gauges(memory: RedisMemory) -> Iterator[Metric]:
+    evicting = Metric(
+        "relay_redis_evicting",
+        "1 when Redis's maxmemory-policy deletes keys under memory pressure (unsafe)",
+        "gauge",
+    )
+    evicting.add_sample(
+        "relay_redis_evicting", {"policy": memory.policy or "unknown"}, int(memory.is_evicting)
+    )
+    yield evicting
+    oom = Metric("relay_redis_out_of_memory", "1 while Redis refuses writes (maxmemory)", "gauge")
+    oom.add_sample("relay_redis_out_of_memory", {}, int(memory.is_out_of_memory))
+    yield oom
+    for name, help_text, value in (
+        ("relay_redis_used_memory_bytes", "Redis used_memory", memory.used_bytes),
+        ("relay_redis_maxmemory_bytes", "Redis maxmemory (0: no limit)", memory.max_bytes),
+    ):
+        if value is not None:
+            gauge = Metric(name, help_text, "gauge")
+            gauge.add_sample(name, {}, value)
+            yield gauge

@@ -45,6 +45,8 @@ class Store:
             retry_states=RetryStates(redis=redis, keys=keys),
             subscriptions=SubscriptionStore(redis=redis, keys=keys),
             attempts=AttemptLog(redis=redis, keys=keys, kept=settings.attempts_kept),
-            dead_letters=DeadLetterStore(redis=redis, keys=keys),
+            dead_letters=DeadLetterStore(
+                redis=redis, keys=keys, retention_s=settings.event_retention_s
+            ),
             console_sessions=ConsoleSessionStore(redis=redis, keys=keys),
         )

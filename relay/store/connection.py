@@ -1,11 +1,18 @@
 """Redis connections: the configured server, or an embedded one for `relay dev` and tests.
 
 Async clients decode responses to str; the sync client for RQ keeps bytes, as RQ requires.
+
+Every async client has a bounded, blocking pool: at most POOL_MAX_CONNECTIONS connections per
+process, and a command that finds them all busy waits up to POOL_WAIT_S for one instead of
+failing at once (redis-py's default pool raises "Too many connections" past 100, so 150
+concurrent API requests got 50 errors). No code path issues more concurrent commands than
+the pool holds: bulk work is pipelined in chunks on one connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -19,6 +26,9 @@ import redis.asyncio
 
 from relay.core.errors import ConfigError, RedisUnavailable
 from relay.processes import die_with_parent
+from relay.store.server import SAFE_POLICY, is_evicting, read_policy
+
+log = logging.getLogger("relay.redis")
 
 
 def _tcp_options(url: str) -> dict[str, bool]:
@@ -26,11 +36,30 @@ def _tcp_options(url: str) -> dict[str, bool]:
     return {} if url.startswith("unix:") else {"socket_keepalive": True}
 
 
-def async_redis(url: str) -> redis.asyncio.Redis:
-    """An asyncio client (str responses) with a connection pool for `url`."""
-    return redis.asyncio.Redis.from_url(
-        url, decode_responses=True, health_check_interval=30, **_tcp_options(url)
+# Per process. The API's concurrent requests and the dispatcher's batches each need a
+# connection for a few milliseconds only; 50 keeps 4 roles x a few replicas far below Redis's
+# 10,000 clients while a burst of hundreds of requests just queues for a moment.
+POOL_MAX_CONNECTIONS = 50
+POOL_WAIT_S = 10.0
+
+
+def async_redis(
+    url: str,
+    *,
+    max_connections: int = POOL_MAX_CONNECTIONS,
+    pool_wait_s: float = POOL_WAIT_S,
+) -> redis.asyncio.Redis:
+    """An asyncio client (str responses) for `url` with a bounded pool: a command waits up to
+    `pool_wait_s` for a free connection, then raises ConnectionError."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=pool_wait_s,
+        decode_responses=True,
+        health_check_interval=30,
+        **_tcp_options(url),
     )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def sync_redis(url: str, *, timeout_s: float | None = None) -> redis.Redis:
@@ -57,6 +86,44 @@ def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
         raise RedisUnavailable(
             f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}"
         ) from exc
+
+
+def eviction_refusal(policy: str) -> str:
+    """Why the relay will not run on a Redis with this eviction policy (names the settings)."""
+    return (
+        f"Redis maxmemory-policy is {policy!r}: when memory is full Redis deletes keys "
+        "(subscriptions, dedupe marks, queued deliveries, retry jobs) and messages are lost "
+        f"silently; set maxmemory-policy {SAFE_POLICY} on the server, "
+        "or RELAY_ALLOW_EVICTING_REDIS=true to run anyway"
+    )
+
+
+def require_safe_eviction_policy(url: str, *, allow_evicting: bool) -> str | None:
+    """Read maxmemory-policy; raise ConfigError for an evicting policy unless `allow_evicting`
+    (then warn). An unreadable policy is warned about and allowed. Returns the policy."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        policy = read_policy(client)
+    except (redis.RedisError, OSError) as exc:
+        raise RedisUnavailable(
+            f"Redis at REDIS_URL={redact_url(url)} is unreachable: {exc}"
+        ) from exc
+    finally:
+        client.close()
+    if policy is None:
+        log.warning(
+            "Redis maxmemory-policy is unknown (CONFIG and INFO memory refused): make sure it "
+            f"is {SAFE_POLICY}, or keys may be evicted and messages lost"
+        )
+    elif is_evicting(policy):
+        if not allow_evicting:
+            raise ConfigError(eviction_refusal(policy))
+        log.warning(
+            "running on an evicting Redis because RELAY_ALLOW_EVICTING_REDIS=true: "
+            "messages may be lost when memory is full",
+            extra={"maxmemory_policy": policy},
+        )
+    return policy
 
 
 def redact_url(url: str) -> str:

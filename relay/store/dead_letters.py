@@ -1,8 +1,9 @@
 """Dead letters: deliveries that used up the retry schedule.
 
 Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` attempts,
-`err`, `c` last status code, `at` failed at), indexed by seq in the `dls` zset. They stay
-until retried.
+`err`, `c` last status code, `at` failed at), indexed by seq in the `dls` zset. Each expires
+with its event (the event's remaining TTL, else `retention_s`): past that there is nothing to
+deliver again. Index entries of expired ones are trimmed, oldest first.
 """
 
 from __future__ import annotations
@@ -31,11 +32,28 @@ return stored
 """
 
 
+# KEYS: index; ARGV: dead letter key prefix, batch. Seq order is about expiry order; an
+# expired entry behind a live one waits for it (at most one retention; reads skip it).
+_TRIM_SCRIPT = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local removed = 0
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then break end
+  redis.call('ZREM', KEYS[1], id)
+  removed = removed + 1
+end
+return removed
+"""
+DEFAULT_RETENTION_S = 7 * 86400
+
+
 class DeadLetterStore:
-    def __init__(self, *, redis: Redis, keys: Keys) -> None:
+    def __init__(self, *, redis: Redis, keys: Keys, retention_s: int = DEFAULT_RETENTION_S) -> None:
         self._redis = redis
         self._keys = keys
+        self._retention_ms = retention_s * 1000
         self._retry = redis.register_script(_RETRY_SCRIPT)
+        self._trim = redis.register_script(_TRIM_SCRIPT)
 
     async def add(
         self,
@@ -58,11 +76,21 @@ class DeadLetterStore:
             failed_at=failed_at,
         )
         seq = await self._redis.incr(self._keys.seq)
+        event_ttl_ms = int(await self._redis.pttl(self._keys.event(event_id)))
+        ttl_ms = min(event_ttl_ms, self._retention_ms) if event_ttl_ms > 0 else self._retention_ms
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._keys.dead_letter(dead_letter.id), _to_json(dead_letter))
+            pipe.set(self._keys.dead_letter(dead_letter.id), _to_json(dead_letter), px=ttl_ms)
             pipe.zadd(self._keys.dead_letters, {dead_letter.id: seq})
             await pipe.execute()
+        await self.trim_expired()
         return dead_letter
+
+    async def trim_expired(self, *, batch: int = 200) -> int:
+        """Remove index entries of expired dead letters (oldest first); returns how many."""
+        removed = await self._trim(
+            keys=[self._keys.dead_letters], args=[self._keys.dead_letter(""), batch]
+        )
+        return int(removed)
 
     async def get(self, dead_letter_id: str) -> DeadLetter:
         """The dead letter; raises NotFound."""
@@ -72,7 +100,8 @@ class DeadLetterStore:
         return _from_json(dead_letter_id, stored)
 
     async def page(self, *, limit: int, cursor: str | None) -> Listing[DeadLetter]:
-        """Newest first."""
+        """Newest first (expired ones are trimmed from the index first)."""
+        await self.trim_expired()
         ids, next_cursor = await page_ids(
             self._redis, self._keys.dead_letters, limit=limit, cursor=cursor
         )

@@ -24,6 +24,7 @@ Layout (p = RELAY_KEY_PREFIX):
                                  after a crash (readiness names the role), removed on clean stop
   {p}dpm:{minute}                hash: attempt counts in that epoch minute (see attempts.py)
   {p}ui:{sha256 of session id}   string: one web console session (JSON; TTL)
+  {p}probe                       string: a write probe of readiness (is Redis out of memory?)
   RQ queue "{p}retry"            RQ keys are rq:queue:{p}retry, rq:job:{id}, ...
 
 Stream entry fields: `e` event id; optional `s` subscription id (only that one);
@@ -130,6 +131,10 @@ class Keys:
     @property
     def heartbeats_pattern(self) -> str:
         return f"{self.prefix}hb:*"
+
+    @property
+    def memory_probe(self) -> str:
+        return f"{self.prefix}probe"
 
     @property
     def role_instances(self) -> str:

@@ -65,12 +65,13 @@ class DeliveryStream:
             fields["x"] = "1"
         await self._redis.xadd(self._keys.stream, fields)  # type: ignore[arg-type]
 
-    async def publish_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+    async def publish_many(self, pairs: Sequence[tuple[str, str]], *, atomic: bool = False) -> None:
         """Queue explicit deliveries (event id, subscription id) in one round trip: replays,
-        redeliveries and recovers, which ignore the created-after rule."""
+        redeliveries and recovers, which ignore the created-after rule. `atomic`: in one
+        MULTI, so all are queued or none (a failed request can be retried without doubles)."""
         if not pairs:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=atomic) as pipe:
             for event_id, subscription_id in pairs:
                 pipe.xadd(self._keys.stream, {"e": event_id, "s": subscription_id, "x": "1"})
             await pipe.execute()

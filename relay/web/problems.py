@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -127,6 +127,9 @@ async def _on_invalid_input(request: Request, exc: Exception) -> Response:
 
 async def _on_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("redis unavailable", extra={"error": str(exc), "path": request.url.path})
+    if isinstance(exc, OutOfMemoryError):  # noeviction at maxmemory: nothing lost, writes wait
+        detail = "Redis is out of memory; try again once memory frees"
+        return problem(503, detail, headers={"Retry-After": "30"})
     return problem(503, "Redis is unavailable; try again shortly", headers={"Retry-After": "5"})
 
 

@@ -7,10 +7,10 @@ import httpx
 from relay.store import Store
 
 
-async def add_dead_letter(store: Store, n: int) -> str:
+async def add_dead_letter(store: Store, n: int, subscription_id: str = "sub_x") -> str:
     dead = await store.dead_letters.add(
         event_id=f"evt_{n}",
-        subscription_id="sub_x",
+        subscription_id=subscription_id,
         attempts=8,
         last_error="timeout after 2 s",
         last_status_code=None if n % 2 else 500,
@@ -19,8 +19,15 @@ async def add_dead_letter(store: Store, n: int) -> str:
     return dead.id
 
 
+async def subscribe(client: httpx.AsyncClient) -> str:
+    created = await client.post("/v1/subscriptions", json={"url": "https://example.com/hook"})
+    assert created.status_code == 201
+    return str(created.json()["id"])
+
+
 async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> None:
-    ids = [await add_dead_letter(store, n) for n in range(3)]
+    sub = await subscribe(client)
+    ids = [await add_dead_letter(store, n, sub) for n in range(3)]
     page = (await client.get("/v1/dead-letters", params={"limit": 2})).json()
     assert [d["id"] for d in page["data"]] == ids[:0:-1]
     rest = (await client.get("/v1/dead-letters", params={"cursor": page["next_cursor"]})).json()
@@ -30,7 +37,7 @@ async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> No
     assert one == {
         "id": ids[0],
         "event_id": "evt_0",
-        "subscription_id": "sub_x",
+        "subscription_id": sub,
         "attempts": 8,
         "last_error": "timeout after 2 s",
         "last_status_code": 500,
@@ -43,7 +50,7 @@ async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> No
     assert retried.json() == one
     entries = cast("list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.stream))
     assert await store.redis.xlen(store.keys.stream) == before + 1
-    assert entries[-1][1] == {"e": "evt_0", "s": "sub_x", "x": "1"}
+    assert entries[-1][1] == {"e": "evt_0", "s": sub, "x": "1"}
     assert (await client.get(f"/v1/dead-letters/{ids[0]}")).status_code == 404
     assert (await client.post(f"/v1/dead-letters/{ids[0]}/retry")).status_code == 404
 
@@ -51,3 +58,30 @@ async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> No
 async def test_unknown_dead_letter_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/dead-letters/dl_nope")).status_code == 404
     assert (await client.post("/v1/dead-letters/dl_nope/retry")).status_code == 404
+
+
+async def test_retrying_a_dead_letter_of_a_deleted_subscription_is_409_and_keeps_it(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    sub = await subscribe(client)
+    dead_id = await add_dead_letter(store, 1, sub)
+    assert (await client.delete(f"/v1/subscriptions/{sub}")).status_code == 204
+    before = await store.redis.xlen(store.keys.stream)
+
+    retried = await client.post(f"/v1/dead-letters/{dead_id}/retry")
+
+    assert retried.status_code == 409
+    assert retried.headers["content-type"] == "application/problem+json"
+    assert "was deleted" in retried.json()["detail"]
+    assert (await client.get(f"/v1/dead-letters/{dead_id}")).status_code == 200
+    assert await store.redis.xlen(store.keys.stream) == before
+
+
+async def test_retrying_a_dead_letter_of_a_disabled_subscription_is_409(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    sub = await subscribe(client)
+    dead_id = await add_dead_letter(store, 1, sub)
+    await client.patch(f"/v1/subscriptions/{sub}", json={"enabled": False})
+    retried = await client.post(f"/v1/dead-letters/{dead_id}/retry")
+    assert retried.status_code == 409 and "disabled" in retried.json()["detail"]

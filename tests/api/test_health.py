@@ -22,7 +22,14 @@ async def test_healthz(anonymous: httpx.AsyncClient) -> None:
 async def test_readyz_when_redis_answers(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "redis": "ok", "roles": {}}
+    body = response.json()
+    assert {k: body[k] for k in ("status", "redis", "roles")} == {
+        "status": "ok",
+        "redis": "ok",
+        "roles": {},
+    }
+    assert body["redis_memory"]["maxmemory_policy"] == "noeviction"
+    assert body["redis_memory"]["evicting"] is False
 
 
 async def test_readyz_is_503_and_v1_is_503_when_redis_is_down(api_settings: Settings) -> None:

@@ -292,10 +292,11 @@ async def test_redeliver_queues_the_event_and_a_disabled_target_is_a_conflict_pa
 
 
 async def test_retry_all_dead_letters(console: Console, store: Store) -> None:
-    for n in range(3):
+    sub_id, _ = await _subscription(console, "https://example.com/hook")
+    for n in range(4):
         await store.dead_letters.add(
             event_id=f"evt_{n}",
-            subscription_id="sub_x",
+            subscription_id=sub_id if n < 3 else "sub_deleted",
             attempts=3,
             last_error=None,
             last_status_code=500,
@@ -303,7 +304,8 @@ async def test_retry_all_dead_letters(console: Console, store: Store) -> None:
         )
     response = await console.post("/ui/dead-letters/retry-all")
     assert response.headers["location"] == "/ui/dead-letters?done=retried-all&n=3"
-    assert (await store.dead_letters.page(limit=10, cursor=None)).items == ()
+    left = (await store.dead_letters.page(limit=10, cursor=None)).items
+    assert [d.subscription_id for d in left] == ["sub_deleted"]  # nothing to deliver it to
     shown = await console.get(response.headers["location"])
     assert "Queued 3 dead letter(s)" in shown.text
 
@@ -328,3 +330,15 @@ def _every_page(source_id: str, sub_id: str) -> tuple[str, ...]:
         "/ui/events",
         "/ui/dead-letters",
     )
+
+
+async def test_pages_mask_url_query_values_like_relay_status(console: Console) -> None:
+    url = "https://example.com/in?token=query-secret-1&team=ops"
+    sub_id, _ = await _subscription(console, url)
+    shown = "https://example.com/in?token=***&amp;team=***"
+    for path in ("/ui/", "/ui/subscriptions", f"/ui/subscriptions/{sub_id}/attempts"):
+        page = (await console.get(path)).text
+        assert shown in page, path
+        assert "query-secret-1" not in page, path
+    detail = (await console.get(f"/ui/subscriptions/{sub_id}")).text
+    assert f'<h1 class="breakable">{shown}</h1>' in detail

@@ -105,3 +105,27 @@ async def test_concurrent_retries_queue_the_delivery_once(
     assert results.count(dead) == 1
     assert sum(isinstance(r, NotFound) for r in results) == 9
     assert len(await _stream(aredis, keys)) == 1
+
+
+async def test_dead_letters_expire_with_their_event_or_the_retention(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    store = DeadLetterStore(redis=aredis, keys=keys, retention_s=3600)
+    await aredis.set(keys.event("evt_1"), "stored", ex=120)
+    with_event = await _add(store, 1)
+    without_event = await _add(store, 2)
+    assert 0 < await aredis.pttl(keys.dead_letter(with_event.id)) <= 120_000
+    assert 120_000 < await aredis.pttl(keys.dead_letter(without_event.id)) <= 3_600_000
+
+
+async def test_expired_dead_letters_leave_the_index(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    store = DeadLetterStore(redis=aredis, keys=keys)
+    oldest, newest = await _add(store, 1), await _add(store, 2)
+    await aredis.delete(keys.dead_letter(oldest.id))  # what its TTL does when it runs out
+
+    listing = await store.page(limit=10, cursor=None)
+
+    assert [d.id for d in listing.items] == [newest.id]
+    assert await aredis.zrange(keys.dead_letters, 0, -1) == [newest.id]

@@ -47,7 +47,7 @@ def _processes_with(marker: str) -> list[int]:
 
 
 def test_run_with_unreachable_redis_exits_non_zero_naming_redis_url() -> None:
-    env = _env(REDIS_URL="redis://127.0.0.1:1/0", RELAY_ADMIN_TOKEN="t")
+    env = _env(REDIS_URL="redis://127.0.0.1:1/0", RELAY_ADMIN_TOKEN="cli-test-token-0123456789")
     started = time.monotonic()
     result = subprocess.run(
         [*RELAY, "run"], env=env, capture_output=True, text=True, timeout=30, cwd="/"
@@ -58,7 +58,11 @@ def test_run_with_unreachable_redis_exits_non_zero_naming_redis_url() -> None:
 
 
 def test_bad_setting_exits_with_config_error_naming_the_variable() -> None:
-    env = _env(REDIS_URL="redis://127.0.0.1:1/0", RELAY_ADMIN_TOKEN="t", RELAY_API_PORT="x")
+    env = _env(
+        REDIS_URL="redis://127.0.0.1:1/0",
+        RELAY_ADMIN_TOKEN="cli-test-token-0123456789",
+        RELAY_API_PORT="x",
+    )
     result = subprocess.run([*RELAY, "api"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "RELAY_API_PORT" in result.stderr
@@ -70,6 +74,16 @@ def test_api_without_admin_token_refuses_to_start(redis_url: str) -> None:
     )
     assert result.returncode == 2
     assert "RELAY_ADMIN_TOKEN" in result.stderr
+
+
+def test_api_with_a_weak_admin_token_refuses_to_start_naming_the_override(
+    redis_url: str,
+) -> None:
+    env = _env(REDIS_URL=redis_url, RELAY_ADMIN_TOKEN="a")
+    result = subprocess.run([*RELAY, "api"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "shorter than 16 characters" in result.stderr
+    assert "RELAY_ALLOW_WEAK_TOKENS=true" in result.stderr
 
 
 @pytest.fixture
@@ -100,7 +114,7 @@ def test_run_serves_healthz_for_the_docker_healthcheck_from_any_directory(
     env = _env(
         REDIS_URL=redis_url,
         RELAY_KEY_PREFIX=key_prefix,
-        RELAY_ADMIN_TOKEN="t",
+        RELAY_ADMIN_TOKEN="cli-test-token-0123456789",
         RELAY_API_PORT=str(port),
         RELAY_TEST_MARKER=marker,
     )

@@ -113,7 +113,7 @@ def run_crash_test(plan: Plan, *, redis_url: str, key_prefix: str, tmp_path: Pat
     } | {
         "REDIS_URL": redis_url,
         "RELAY_KEY_PREFIX": key_prefix,
-        "RELAY_ADMIN_TOKEN": "crash-token",
+        "RELAY_ADMIN_TOKEN": "crash-test-token-0123456789",
         "RELAY_API_PORT": str(free_port()),
         "RELAY_ALLOW_PRIVATE_TARGETS": "true",
         "RELAY_POLL_INTERVAL": "0.2",
