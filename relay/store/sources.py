@@ -11,6 +11,7 @@ never returned by the API nor logged.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from redis.asyncio import Redis
@@ -67,6 +68,16 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1
 """
 
+# KEYS: source. ARGV: when. Only on an existing source, only forward.
+_RECORD_POLLED_SCRIPT = """
+local at = redis.call('HGET', KEYS[1], 'last_polled_at')
+if at == false then return 0 end
+if at == '' or tonumber(at) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'last_polled_at', ARGV[1])
+end
+return 1
+"""
+
 
 class SourceStore:
     def __init__(self, *, redis: Redis, keys: Keys) -> None:
@@ -75,6 +86,7 @@ class SourceStore:
         self._ensure = redis.register_script(_ENSURE_SCRIPT)
         self._update = redis.register_script(_UPDATE_SCRIPT)
         self._record_failure = redis.register_script(_RECORD_FAILURE_SCRIPT)
+        self._record_polled = redis.register_script(_RECORD_POLLED_SCRIPT)
 
     async def create(
         self,
@@ -126,6 +138,28 @@ class SourceStore:
         if not fields:
             raise NotFound(f"source {source_id} not found")
         return _source_from_fields(fields), int(fields.get("v", "0"))
+
+    async def get_many_versioned(
+        self, source_ids: Sequence[str]
+    ) -> list[tuple[Source, int] | None]:
+        """Each source and its version (None where it is gone), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for source_id in source_ids:
+                pipe.hgetall(self._keys.source(source_id))
+            rows = cast("list[dict[str, str]]", await pipe.execute())
+        return [(_source_from_fields(r), int(r.get("v", "0"))) if r else None for r in rows]
+
+    async def record_polled(self, polled_at: Mapping[str, float]) -> None:
+        """Set `last_polled_at` of sources whose polls changed nothing else (empty pages),
+        in one round trip; a source deleted meanwhile is not re-created."""
+        if not polled_at:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for source_id, at in polled_at.items():
+                await self._record_polled(
+                    keys=[self._keys.source(source_id)], args=[repr(at)], client=pipe
+                )
+            await pipe.execute()
 
     async def page(self, *, limit: int, cursor: str | None) -> Listing[Source]:
         """Newest first."""

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from relay.core.models import Source
 from relay.ingest.mc5_client import MC5Client
-from relay.ingest.poller import Poller, _cadence_wait_s
+from relay.ingest.poller import Poller
 from relay.settings import Settings
 from relay.simulator.app import SimulatorConfig, create_app
 from relay.store.connection import async_redis
@@ -612,12 +612,6 @@ async def test_poller_that_loses_its_lock_stops_polling_that_source(
     await asyncio.sleep(0.6)
     assert await sim.requests() == before
     assert await aredis.get(keys.source_lock(source.id)) == "poller_elsewhere"
-
-
-def test_polls_keep_a_fixed_cadence_but_never_run_back_to_back() -> None:
-    assert _cadence_wait_s(1.0, elapsed_s=0.3) == pytest.approx(0.7)
-    assert _cadence_wait_s(1.0, elapsed_s=0.0) == pytest.approx(1.0)
-    assert _cadence_wait_s(1.0, elapsed_s=5.0) == pytest.approx(0.1)
 
 
 # Upstream faults the simulator cannot inject: other HTTP statuses, an upstream that ignores
