@@ -15,8 +15,10 @@ is not a string or number, or that cannot be encoded) is left out of `Page.messa
 named in `Page.rejected`; the rest of the page is recorded and the poller notes the rejects
 on the source. Text that cannot be encoded as UTF-8 (a lone surrogate) is kept as sent: the
 event body escapes it (relay.core.events). A message dated in the future is recorded, but
-the cursor never moves past `now + FUTURE_SKEW_S`, so one bad clock cannot hide every later
-message of the account.
+the cursor never moves past `now`, so one bad clock cannot hide the later messages of the
+account. No skew is allowed past now: a message arriving within it, dated before a future
+one, would be skipped. An upstream clock ahead of ours only costs re-reading (and deduping)
+its newest seconds until ours catches up.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ PAGE_SIZE = 100
 ALL_MESSAGES_PATH = "/services/rest/user/allMessages"
 
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
-FUTURE_SKEW_S = 60  # how far past now the cursor may go: upstream clocks drift a little
 _DIGITS = re.compile(r"[0-9]{1,20}")
 RetryKind = Literal["backoff", "slow", "stop"]
 _KIND_ORDER: dict[MessageKind, int] = {"outgoing": 0, "incoming": 1}  # a reply follows its origin
@@ -137,10 +138,10 @@ def plan_page(*, cursor: int, page: Page, now: float, page_size: int = PAGE_SIZE
 
     A full page whose messages all share one second cannot be paged past with `since`
     (the next call returns the same messages), so the cursor moves to that second + 1.
-    The cursor never goes past `now + FUTURE_SKEW_S` (nor backwards)."""
+    The cursor never goes past `now` (nor backwards)."""
     if not page.messages:
         return PagePlan(cursor, False, None, page.has_more)
-    limit = max(cursor, int(now) + FUTURE_SKEW_S)
+    limit = max(cursor, int(now))
     seconds = {m.timestamp for m in page.messages}
     newest = max(seconds)
     if len(page.messages) >= page_size and len(seconds) == 1 and cursor <= newest < limit:

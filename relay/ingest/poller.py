@@ -202,6 +202,11 @@ class Poller:
         await self._flush_polled()
         return Round(tuple(results), tuple(taken), tuple(released))
 
+    async def stop(self) -> None:
+        """A clean stop of a stepped poller: wait for polls in flight, save what is unsaved,
+        release every lock and leave the live pollers (what `run` does once stopped)."""
+        await self._shutdown()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish in-flight polls and release every lock."""
         discover_at = -math.inf
