@@ -48,6 +48,11 @@ class Settings:
     # Redis and token safety (issue 14): checked at start by every role.
     allow_evicting_redis: bool = False
     allow_weak_tokens: bool = False
+    # Ingest bounds (issues 14, 15): upstream answers and the poller's concurrency.
+    mc5_max_response_bytes: int = 4 * 1024 * 1024
+    mc5_deadline_s: float = 30.0
+    poll_concurrency: int = 64
+    poll_max_pages_per_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +81,13 @@ class Settings:
             demo_secret=env.get("RELAY_DEMO_SECRET") or None,
             allow_evicting_redis=_bool(env, "RELAY_ALLOW_EVICTING_REDIS", False),
             allow_weak_tokens=_bool(env, "RELAY_ALLOW_WEAK_TOKENS", False),
+            # Ingest bounds (issues 14, 15).
+            mc5_max_response_bytes=_int(
+                env, "RELAY_MC5_MAX_RESPONSE_BYTES", 4 * 1024 * 1024, low=65536
+            ),
+            mc5_deadline_s=_float(env, "RELAY_MC5_DEADLINE", 30.0, low=1.0),
+            poll_concurrency=_int(env, "RELAY_POLL_CONCURRENCY", 64, low=1, high=1000),
+            poll_max_pages_per_s=_float(env, "RELAY_POLL_MAX_PAGES_PER_S", 5.0, low=0.1),
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -16,7 +16,11 @@ async def run_poller(settings: Settings, *, stop: asyncio.Event) -> None:
     """The poller role: ensure the default source (MC5_USERNAME/MC5_PASSWORD, if set), then
     poll until `stop` is set; releases its locks and closes its clients on the way out."""
     redis = async_redis(settings.require_redis_url())
-    mc5 = MC5Client()
+    mc5 = MC5Client(
+        deadline_s=settings.mc5_deadline_s,
+        max_response_bytes=settings.mc5_max_response_bytes,
+        max_connections=settings.poll_concurrency,
+    )
     try:
         await ensure_default_source(settings, Store.create(redis, settings))
         await Poller(settings=settings, redis=redis, mc5=mc5).run(stop)

@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.admin import validation
 from relay.admin.context import AdminContext
-from relay.core.errors import Conflict, InvalidInput
+from relay.core.errors import InvalidInput
 from relay.core.models import Listing, Source, SourceStatus
 from relay.settings import Settings
 from relay.store import Store
@@ -54,18 +54,6 @@ def _start_from(value: Any) -> int | None:
     return validation.integer(value, "start_from", low=0, high=validation.MAX_EPOCH_S)
 
 
-async def _ensure_unique(
-    ctx: AdminContext, *, username: str, base_url: str, except_id: str | None = None
-) -> None:
-    """Conflict when another source polls the same account."""
-    for source_id in await ctx.store.sources.ids():
-        if source_id == except_id:
-            continue
-        other = await ctx.store.sources.get(source_id)
-        if other.username == username and other.base_url == base_url:
-            raise Conflict(f"source {other.id} already polls {username} at {base_url}")
-
-
 async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
     """Validate the fields of a new source (API names) and create it; raises InvalidInput,
     Conflict."""
@@ -80,7 +68,6 @@ async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
     start_from = (
         _start_from(data["start_from"]) if "start_from" in data else ctx.settings.start_from
     )
-    await _ensure_unique(ctx, username=username, base_url=base_url)
     return await ctx.store.sources.create(
         username=username,
         password=password,
@@ -112,15 +99,9 @@ async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any])
         if not isinstance(status, str) or status not in _STATUSES:
             raise InvalidInput('status must be "ok" (resume) or "paused"', field="status")
         changes["status"] = _STATUSES[status]
-    current = await ctx.store.sources.get(source_id)
-    if "username" in changes or "base_url" in changes:
-        await _ensure_unique(
-            ctx,
-            username=changes.get("username", current.username),
-            base_url=changes.get("base_url", current.base_url),
-            except_id=source_id,
-        )
-    return await ctx.store.sources.update(source_id, **changes) if changes else current
+    if not changes:
+        return await ctx.store.sources.get(source_id)
+    return await ctx.store.sources.update(source_id, **changes)  # Conflict: one per account
 
 
 async def get_source(ctx: AdminContext, source_id: str) -> Source:

@@ -54,4 +54,8 @@ def ping_event(*, subscription_id: str, now: float) -> Event:
 
 def _body(kind: str, timestamp: int, data: dict[str, object]) -> bytes:
     payload = {"type": kind, "timestamp": rfc3339(timestamp), "data": data}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate from the upstream: kept, as a JSON escape
+        return json.dumps(payload, separators=(",", ":")).encode()

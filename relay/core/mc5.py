@@ -8,10 +8,22 @@ second (`plan_page` moves past it and reports the possible gap).
 
 The cursor follows the timestamps of the messages actually returned (and so recorded), not
 `newestMessageTimestamp`: it can only move past a message that the same commit records.
+
+Poison values never stop an account. A message whose fields cannot be read (a timestamp that
+is not an integer second from 1970 to 9999, such as "²", 1.5, true, 1e20; a documentId that
+is not a string or number, or that cannot be encoded) is left out of `Page.messages` and
+named in `Page.rejected`; the rest of the page is recorded and the poller notes the rejects
+on the source. Text that cannot be encoded as UTF-8 (a lone surrogate) is kept as sent: the
+event body escapes it (relay.core.events). A message dated in the future is recorded, but
+the cursor never moves past `now`, so one bad clock cannot hide the later messages of the
+account. No skew is allowed past now: a message arriving within it, dated before a future
+one, would be skipped. An upstream clock ahead of ours only costs re-reading (and deduping)
+its newest seconds until ours catches up.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +34,8 @@ from relay.core.models import Message, MessageKind, Page
 PAGE_SIZE = 100
 ALL_MESSAGES_PATH = "/services/rest/user/allMessages"
 
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second RFC 3339 can write
+_DIGITS = re.compile(r"[0-9]{1,20}")
 RetryKind = Literal["backoff", "slow", "stop"]
 _KIND_ORDER: dict[MessageKind, int] = {"outgoing": 0, "incoming": 1}  # a reply follows its origin
 
@@ -65,17 +79,32 @@ def parse_page(payload: object) -> Page:
     if status != 0:
         behaviour = status_behaviour(status)
         raise UpstreamStatusError(status, f"MC5 status {status}: {behaviour.description}")
-    messages = [
-        *(_message(raw, "incoming") for raw in _list(payload, "incomingMessages")),
-        *(_message(raw, "outgoing") for raw in _list(payload, "outgoingMessages")),
-    ]
+    messages: list[Message] = []
+    rejected: list[str] = []
+    lists: tuple[tuple[MessageKind, str], ...] = (
+        ("incoming", "incomingMessages"),
+        ("outgoing", "outgoingMessages"),
+    )
+    for kind, name in lists:
+        for raw in _list(payload, name):
+            try:
+                messages.append(_message(raw, kind))
+            except UpstreamTransportError as exc:
+                rejected.append(str(exc).removeprefix(_MALFORMED))
     messages.sort(key=_order)
     has_more = payload.get("hasMoreMessages")
     return Page(
         messages=tuple(messages),
         newest_timestamp=_newest(payload.get("newestMessageTimestamp")),
         has_more=has_more if isinstance(has_more, bool) else None,
+        rejected=tuple(rejected),
     )
+
+
+def rejected_note(rejected: tuple[str, ...]) -> str:
+    """The source's `last_error` after a page with messages that could not be read."""
+    more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+    return f"skipped {len(rejected)} unreadable message(s): {rejected[0]}{more}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +133,21 @@ class PagePlan:
         return self.has_more is not False
 
 
-def plan_page(*, cursor: int, page: Page, page_size: int = PAGE_SIZE) -> PagePlan:
+def plan_page(*, cursor: int, page: Page, now: float, page_size: int = PAGE_SIZE) -> PagePlan:
     """The cursor after `page` (fetched with `since=cursor`) is recorded.
 
     A full page whose messages all share one second cannot be paged past with `since`
-    (the next call returns the same messages), so the cursor moves to that second + 1."""
+    (the next call returns the same messages), so the cursor moves to that second + 1.
+    The cursor never goes past `now` (nor backwards)."""
     if not page.messages:
         return PagePlan(cursor, False, None, page.has_more)
+    limit = max(cursor, int(now))
     seconds = {m.timestamp for m in page.messages}
     newest = max(seconds)
-    if len(page.messages) >= page_size and len(seconds) == 1 and newest >= cursor:
+    if len(page.messages) >= page_size and len(seconds) == 1 and cursor <= newest < limit:
         return PagePlan(newest + 1, True, newest, page.has_more)
-    return PagePlan(max(cursor, newest), newest > cursor, None, page.has_more)
+    moved = min(max(cursor, newest), limit)
+    return PagePlan(moved, moved > cursor, None, page.has_more)
 
 
 def gap_note(*, second: int, page_size: int = PAGE_SIZE) -> str:
@@ -132,7 +164,14 @@ def _message(raw: object, kind: MessageKind) -> Message:
     document_id = _text(raw.get("documentId"), "documentId")
     if document_id is None:
         raise _malformed(f"an {kind} message has no documentId")
-    timestamp = _int(raw.get("timestamp"), "timestamp")
+    if not _is_encodable(document_id):
+        raise _malformed(f"documentId {document_id!r} cannot be encoded as UTF-8")
+    try:
+        timestamp = _int(raw.get("timestamp"), "timestamp")
+    except UpstreamTransportError as exc:
+        raise _malformed(f"message {document_id}: {str(exc).removeprefix(_MALFORMED)}") from None
+    if timestamp > MAX_TIMESTAMP:
+        raise _malformed(f"message {document_id}: timestamp {timestamp} is past the year 9999")
     recipient = raw.get("recipient", raw.get("recpipent"))
     return Message(
         kind=kind,
@@ -161,13 +200,28 @@ def _list(payload: dict[str, object], name: str) -> list[object]:
 
 
 def _int(value: object, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A non-negative integer: a JSON integer, an integral float or ASCII digits (not "²",
+    not 1e300: floats past 2**53 are not exact seconds)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         return int(value)
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= 2**53:
         return int(value)
-    raise _malformed(f"{name} is not an integer")
+    raise _malformed(f"{name} is not an integer: {_preview(value)}")
+
+
+def _preview(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _newest(value: object) -> int | None:
@@ -190,5 +244,8 @@ def _text(value: object, name: str) -> str | None:
     raise _malformed(f"{name} is neither a string nor a number")
 
 
+_MALFORMED = "transport: malformed allMessages response: "
+
+
 def _malformed(detail: str) -> UpstreamTransportError:
-    return UpstreamTransportError(f"transport: malformed allMessages response: {detail}")
+    return UpstreamTransportError(_MALFORMED + detail)

@@ -61,6 +61,7 @@ class Page:
     messages: tuple[Message, ...]
     newest_timestamp: int | None  # None when missing or 0 (quirk 6)
     has_more: bool | None  # None when the field is missing (quirk 5)
+    rejected: tuple[str, ...] = ()  # why each unreadable message was left out (relay.core.mc5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,24 @@
 
 UpstreamError
 ├── UpstreamTransportError   connection failure, timeout, non-2xx, HTML page, invalid JSON,
-│                            or JSON without the documented shape
+│                            JSON without the documented shape, a body over the size cap,
+│                            or no complete answer within the deadline
 └── UpstreamStatusError      a non-zero MC5 `status` (its `status` attribute says which)
 
 Messages are readable ("transport: HTTP 502 from upstream", "MC5 status 3: authentication
 failed") and never contain the password: it travels only in the POST body, never in a URL.
+
+Bounds: a body is read at most `max_response_bytes` (a full page is ~50 KB) and the whole
+call, body included, must end within `deadline_s`, so neither a huge nor a trickled answer
+can hold a poll or the process memory. Bytes that are not UTF-8 are decoded with U+FFFD in
+their place (RFC 8259 requires UTF-8; refusing them would block the account for good).
+The pool holds `max_connections`; the poller keeps its concurrency at or below it, so
+requests never queue inside httpx (whose queue costs O(queued x connections) per event).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -21,6 +30,9 @@ from relay.core.mc5 import ALL_MESSAGES_PATH, parse_page
 from relay.core.models import Page
 
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_DEADLINE_S = 30.0
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 64
 
 
 class MC5Client:
@@ -30,13 +42,22 @@ class MC5Client:
         self,
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = f"relay/{__version__}",
     ) -> None:
         self._timeout_s = timeout_s
+        self._deadline_s = deadline_s
+        self._max_response_bytes = max_response_bytes
+        self.max_connections = max_connections
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             follow_redirects=False,
             headers={"user-agent": user_agent, "accept": "application/json"},
         )
@@ -47,22 +68,41 @@ class MC5Client:
         url = base_url.rstrip("/") + ALL_MESSAGES_PATH
         form = {"username": username, "password": password, "since": str(since)}
         try:
-            response = await self._client.post(url, data=form)
+            async with asyncio.timeout(self._deadline_s):
+                status, content_type, body = await self._post(url, form)
+        except TimeoutError as exc:
+            raise _transport(f"no complete answer within {self._deadline_s:g} s") from exc
         except httpx.TimeoutException as exc:
             raise _transport(f"no answer within {self._timeout_s:g} s") from exc
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
             raise _transport(f"{reason} (calling {url})") from exc
-        if not response.is_success:
-            raise _transport(f"HTTP {response.status_code} from upstream")
-        content_type = response.headers.get("content-type", "")
-        if "html" in content_type or response.content.lstrip()[:1] == b"<":
-            raise _transport(f"HTML page instead of JSON (HTTP {response.status_code})")
+        if not 200 <= status < 300:
+            raise _transport(f"HTTP {status} from upstream")
+        if "html" in content_type or body.lstrip()[:1] == b"<":
+            raise _transport(f"HTML page instead of JSON (HTTP {status})")
         try:
-            payload: object = json.loads(response.content)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            payload: object = json.loads(body.decode("utf-8", errors="replace"))
+        except ValueError as exc:
             raise _transport(f"invalid JSON ({exc.__class__.__name__}: {exc})") from exc
         return parse_page(payload)
+
+    async def _post(self, url: str, form: dict[str, str]) -> tuple[int, str, bytes]:
+        async with self._client.stream("POST", url, data=form) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_response_bytes:
+                raise self._oversize()
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_response_bytes:
+                    raise self._oversize()
+                chunks.append(chunk)
+            return response.status_code, response.headers.get("content-type", ""), b"".join(chunks)
+
+    def _oversize(self) -> UpstreamTransportError:
+        return _transport(f"response larger than {self._max_response_bytes} bytes")
 
     async def aclose(self) -> None:
         await self._client.aclose()

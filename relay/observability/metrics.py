@@ -27,6 +27,16 @@ POSSIBLE_GAPS = Counter(
     "Seconds with more messages than one page could return (upstream limit)",
     ["source_id"],
 )
+POLL_LATENESS = Histogram(
+    "relay_poll_lateness_seconds",
+    "How late polls start after they are due (a poller that cannot keep up)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+MESSAGES_SKIPPED = Counter(
+    "relay_messages_skipped_total",
+    "Upstream messages left out because a field could not be read",
+    ["source_id"],
+)
 DELIVERIES = Counter(
     "relay_deliveries_total",
     "Delivery attempts by subscription and outcome",

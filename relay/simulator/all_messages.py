@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from relay.simulator import statuses
 from relay.simulator.faults import Fault
+from relay.simulator.hostile import hostile_response, oversize_response
 from relay.simulator.page import render_page
 from relay.simulator.params import check_params, read_params
 from relay.simulator.simulator import Simulator
@@ -38,9 +39,9 @@ async def all_messages(request: Request) -> Response:
     values = await read_params(request)
     simulator.record_request(values.get("username"))
     fault = simulator.faults.take()
-    if fault is not None:
-        if fault.kind != "slow":
-            return fault_response(fault)
+    if fault is not None and fault.kind in _INSTEAD:
+        return fault_response(fault)
+    if fault is not None and fault.kind == "slow":
         await asyncio.sleep(fault.delay_s)
     params = check_params(values)
     if isinstance(params, int):
@@ -52,11 +53,18 @@ async def all_messages(request: Request) -> Response:
     body = render_page(
         page.messages, has_more=page.has_more, since=params.since, config=simulator.config
     )
+    if fault is not None and fault.kind != "slow":
+        return hostile_response(fault, body, since=params.since, now=simulator.now())
     return JSONResponse(body)
 
 
+_INSTEAD = frozenset({"http_500", "html_502", "invalid_json", "status", "oversize"})
+
+
 def fault_response(fault: Fault) -> Response:
-    """What a call gets instead of its answer (not for "slow" or "reset")."""
+    """What a call gets instead of its answer (the kinds in `_INSTEAD`)."""
+    if fault.kind == "oversize":
+        return oversize_response(fault)
     if fault.kind == "http_500":
         return PlainTextResponse("Internal Server Error", status_code=500)
     if fault.kind == "html_502":

@@ -41,7 +41,8 @@ class BulkInput:
 
 @dataclass(frozen=True)
 class FaultInput:
-    """`{"kind", "times"?, "status"?, "delay_s"?}`: a fault and how many calls it hits."""
+    """`{"kind", "times"?, "status"?, "delay_s"?, "size_bytes"?, "field"?, "raw"?,
+    "offset_s"?}`: a fault and how many calls it hits."""
 
     fault: Fault
     times: int
@@ -90,16 +91,23 @@ def parse_account(body: object) -> Account:
 def parse_fault(body: object) -> FaultInput:
     """The POST /_sim/faults body."""
     obj = _object(body)
-    _only(obj, {"kind", "times", "status", "delay_s"})
+    _only(obj, {"kind", "times", "status", "delay_s", "size_bytes", "field", "raw", "offset_s"})
     kind: FaultKind = _choice(obj, "kind", FAULT_KINDS, default=None)
     status = _int(obj, "status", low=None, high=None, required=False)
     delay_s = obj.get("delay_s", 5.0)
     if isinstance(delay_s, bool) or not isinstance(delay_s, int | float):
         raise InvalidInput("delay_s must be a number of seconds", field="delay_s")
+    size_bytes = _int(obj, "size_bytes", low=0, high=None, required=False)
+    offset_s = _int(obj, "offset_s", low=None, high=None, required=False)
+    defaults = Fault("slow")
     fault = Fault(
         kind,
         status=statuses.INTERNAL_ERROR if status is None else status,
         delay_s=float(delay_s),
+        size_bytes=defaults.size_bytes if size_bytes is None else size_bytes,
+        field=defaults.field if obj.get("field") is None else _str(obj, "field"),
+        raw=defaults.raw if obj.get("raw") is None else _str(obj, "raw"),
+        offset_s=defaults.offset_s if offset_s is None else offset_s,
     )
     times = _int(obj, "times", low=1, high=None, required=False)
     return FaultInput(fault, 1 if times is None else times)

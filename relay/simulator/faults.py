@@ -9,7 +9,20 @@ from typing import Literal
 from relay.core.errors import InvalidInput
 from relay.simulator import statuses
 
-FaultKind = Literal["http_500", "html_502", "invalid_json", "slow", "status", "reset"]
+FaultKind = Literal[
+    "http_500",
+    "html_502",
+    "invalid_json",
+    "slow",
+    "status",
+    "reset",
+    "oversize",
+    "trickle",
+    "poison",
+    "non_utf8",
+    "future",
+    "endless",
+]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "http_500",
     "html_502",
@@ -17,8 +30,17 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "slow",
     "status",
     "reset",
+    "oversize",
+    "trickle",
+    "poison",
+    "non_utf8",
+    "future",
+    "endless",
 )
+POISON_FIELDS = ("documentId", "timestamp", "text", "from", "recipient")
 MAX_DELAY_S = 600.0
+MAX_SIZE_BYTES = 2**31
+TEN_YEARS_S = 10 * 365 * 86400
 MAX_QUEUED = 100_000
 
 
@@ -29,11 +51,22 @@ class Fault:
     http_500: HTTP 500, plain text.  html_502: HTTP 502 with an nginx-style HTML page.
     invalid_json: HTTP 200, JSON content type, truncated body.  slow: answer normally after
     `delay_s`.  status: HTTP 200 `{"status": status}`.  reset: close the connection unanswered.
+    oversize: HTTP 200, a valid JSON body of about `size_bytes`, streamed without a length.
+    trickle: the normal answer, one byte every `delay_s`.  poison: the normal answer plus one
+    fresh incoming message whose `field` is the JSON text `raw`, as is ("1e300", "true",
+    '"\\ud800"').  non_utf8: the normal answer plus one fresh message whose text holds bytes
+    that are not UTF-8.  future: the normal answer plus one fresh message dated `offset_s`
+    from now.  endless: one fresh message at `since` with hasMoreMessages true, whatever
+    is stored (an upstream that always has more).
     """
 
     kind: FaultKind
     status: int = statuses.INTERNAL_ERROR
     delay_s: float = 5.0
+    size_bytes: int = 8 * 1024 * 1024
+    field: str = "timestamp"
+    raw: str = "1e300"
+    offset_s: int = TEN_YEARS_S
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -42,6 +75,10 @@ class Fault:
             raise InvalidInput("a status fault needs a non-zero status", field="status")
         if not 0 <= self.delay_s <= MAX_DELAY_S:
             raise InvalidInput(f"delay_s must be from 0 to {MAX_DELAY_S}", field="delay_s")
+        if not 0 <= self.size_bytes <= MAX_SIZE_BYTES:
+            raise InvalidInput(f"size_bytes must be from 0 to {MAX_SIZE_BYTES}", field="size_bytes")
+        if self.field not in POISON_FIELDS:
+            raise InvalidInput(f"field must be one of {', '.join(POISON_FIELDS)}", field="field")
 
 
 class FaultQueue:

@@ -13,6 +13,11 @@ not (the lock expired and another poller took the source, or the source was dele
 writes nothing and `SourceLockLost` is raised. A crash before the script runs commits
 nothing; running the same page again after a crash creates no duplicate (the seen marks).
 
+Chunks: a page is recorded `CHUNK_MESSAGES` messages per script call, the cursor and
+bookkeeping with the last chunk only, so a huge page never blocks Redis for long nor
+overflows Lua's `unpack`. Each chunk is atomic and fenced; a crash between chunks leaves the
+cursor where it was, and the page fetched again dedupes against the chunks already applied.
+
 The locks themselves are `relay.store.locks.SourceLocks`.
 """
 
@@ -32,10 +37,12 @@ from relay.store.events import pack_event
 from relay.store.keys import Keys
 
 _LOCK_LOST = "RELAY_LOCK_LOST"  # the script's error reply starts with it
+CHUNK_MESSAGES = 500
 
 # KEYS: lock, source, seq, events, events_by_time, stream, then per message: seen, event.
-# ARGV: token, version, dedupe ttl s, retention s, cursor, now, gap note, gap note keep s,
-# then per message: documentId, event id, timestamp, stored event value.
+# ARGV: token, version, dedupe ttl s, retention s, cursor ('' for a chunk that is not the
+# page's last: messages only), now, note, note keep s, then per message: documentId,
+# event id, timestamp, stored event value.
 _INGEST_SCRIPT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('RELAY_LOCK_LOST source lock is not held by this poller')
@@ -59,6 +66,9 @@ while arg <= #ARGV do
   end
   key_index = key_index + 2
   arg = arg + 4
+end
+if ARGV[5] == '' then
+  return {duplicates, 1, unpack(new_ids)}
 end
 local is_current = redis.call('HGET', KEYS[2], 'v') == ARGV[2]
 if is_current then
@@ -123,6 +133,43 @@ class Ingest:
     ) -> IngestResult:
         """Record the page's new messages and move the cursor, atomically; raises
         SourceLockLost (recording nothing) when `token` no longer holds the source's lock."""
+        new_ids: list[str] = []
+        duplicates = 0
+        created_at_ms = int(now * 1000)
+        chunks = [messages[i : i + CHUNK_MESSAGES] for i in range(0, len(messages), CHUNK_MESSAGES)]
+        for index, chunk in enumerate(chunks or [()]):
+            is_last = index == max(len(chunks) - 1, 0)
+            reply = await self._record_chunk(
+                source_id=source_id,
+                token=token,
+                version=version,
+                messages=chunk,
+                cursor=cursor if is_last else None,
+                now=now,
+                created_at_ms=created_at_ms,
+                gap_note=gap_note,
+            )
+            chunk_duplicates, is_current, *chunk_ids = reply
+            duplicates += int(chunk_duplicates)
+            new_ids += [str(i) for i in chunk_ids]
+        return IngestResult(
+            new_event_ids=tuple(new_ids),
+            duplicates=duplicates,
+            is_cursor_recorded=bool(int(is_current)),
+        )
+
+    async def _record_chunk(
+        self,
+        *,
+        source_id: str,
+        token: str,
+        version: int,
+        messages: Sequence[Message],
+        cursor: int | None,
+        now: float,
+        created_at_ms: int,
+        gap_note: str | None,
+    ) -> list[int | str]:
         keys = self._keys
         script_keys = [
             keys.source_lock(source_id),
@@ -137,25 +184,18 @@ class Ingest:
             version,
             self._dedupe_ttl_s,
             self._event_retention_s,
-            cursor,
+            "" if cursor is None else cursor,
             repr(now),
             gap_note or "",
             self._gap_note_keep_s,
         ]
-        created_at_ms = int(now * 1000)
         for message in messages:
             event = event_from_message(message, source_id=source_id, created_at_ms=created_at_ms)
             script_keys += [keys.seen(source_id, message.timestamp), keys.event(event.id)]
             args += [message.document_id, event.id, message.timestamp, pack_event(event)]
         try:
-            reply = cast("list[int | str]", await self._script(keys=script_keys, args=args))
+            return cast("list[int | str]", await self._script(keys=script_keys, args=args))
         except ResponseError as exc:
             if _LOCK_LOST in str(exc):
                 raise SourceLockLost(f"lock of source {source_id} lost") from exc
             raise
-        duplicates, is_current, *new_ids = reply
-        return IngestResult(
-            new_event_ids=tuple(str(i) for i in new_ids),
-            duplicates=int(duplicates),
-            is_cursor_recorded=bool(int(is_current)),
-        )

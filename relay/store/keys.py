@@ -4,6 +4,7 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}seq                         counter: orders feeds (events, subscriptions, attempts, ...)
   {p}src:{id}                    hash: one source
   {p}srcs                        zset: source ids by creation seq
+  {p}srcs:acct                   hash: "{base_url} {username}" -> source id (one per account)
   {p}src:{id}:lock               string: poller token holding the source
   {p}pollers                     zset: poller token -> last heartbeat (epoch s)
   {p}seen:{source_id}:{second}   hash: documentIds already ingested in that message second
@@ -53,6 +54,10 @@ class Keys:
     @property
     def sources(self) -> str:
         return f"{self.prefix}srcs"
+
+    @property
+    def source_accounts(self) -> str:
+        return f"{self.prefix}srcs:acct"
 
     def source_lock(self, source_id: str) -> str:
         return f"{self.prefix}src:{source_id}:lock"

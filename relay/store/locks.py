@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from relay.store.keys import Keys
 
+_BATCH = 1000  # commands per pipeline: bounded replies, no long block of Redis
 _RENEW_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -49,33 +50,55 @@ class SourceLocks:
         await self._redis.zrem(self._keys.pollers, token)
 
     async def acquire(self, source_ids: Sequence[str], token: str, *, wanted: int) -> list[str]:
-        """Take up to `wanted` of the free locks among `source_ids`, in the order given."""
-        if not source_ids or wanted <= 0:
-            return []
-        locks = [self._keys.source_lock(i) for i in source_ids]
-        holders = cast("list[str | None]", await self._redis.mget(locks))
+        """Take up to `wanted` of the free locks among `source_ids`, in the order given: one
+        MGET and one pipeline of SET NX per batch, looking at only as many as it needs."""
         taken: list[str] = []
-        for source_id, lock, holder in zip(source_ids, locks, holders, strict=True):
-            if len(taken) == wanted:
+        batch_size = max(2 * wanted, 64)
+        for start in range(0, len(source_ids), batch_size):
+            if len(taken) >= wanted:
                 break
-            if holder is None and await self._redis.set(lock, token, nx=True, px=self._ttl_ms):
-                taken.append(source_id)
+            batch = source_ids[start : start + batch_size]
+            locks = [self._keys.source_lock(i) for i in batch]
+            holders = cast("list[str | None]", await self._redis.mget(locks))
+            free = [
+                (source_id, lock)
+                for source_id, lock, holder in zip(batch, locks, holders, strict=True)
+                if holder is None
+            ][: wanted - len(taken)]
+            if not free:
+                continue
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for _, lock in free:
+                    pipe.set(lock, token, nx=True, px=self._ttl_ms)
+                results = await pipe.execute()
+            taken += [source_id for (source_id, _), ok in zip(free, results, strict=True) if ok]
         return taken
 
     async def renew(self, source_ids: Sequence[str], token: str) -> list[bool]:
-        """Extend each lock still held by `token` by a TTL; False where it was lost."""
-        if not source_ids:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for source_id in source_ids:
-                await self._renew(
-                    keys=[self._keys.source_lock(source_id)],
-                    args=[token, self._ttl_ms],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return [bool(int(r)) for r in results]
+        """Extend each lock still held by `token` by a TTL; False where it was lost. One
+        round trip per `_BATCH` locks."""
+        results: list[bool] = []
+        for start in range(0, len(source_ids), _BATCH):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for source_id in source_ids[start : start + _BATCH]:
+                    await self._renew(
+                        keys=[self._keys.source_lock(source_id)],
+                        args=[token, self._ttl_ms],
+                        client=pipe,
+                    )
+                results += [bool(int(r)) for r in await pipe.execute()]
+        return results
 
     async def release(self, source_id: str, token: str) -> None:
         """Free the lock if `token` still holds it."""
-        await self._release(keys=[self._keys.source_lock(source_id)], args=[token])
+        await self.release_many([source_id], token)
+
+    async def release_many(self, source_ids: Sequence[str], token: str) -> None:
+        """Free each lock `token` still holds, `_BATCH` per round trip."""
+        for start in range(0, len(source_ids), _BATCH):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for source_id in source_ids[start : start + _BATCH]:
+                    await self._release(
+                        keys=[self._keys.source_lock(source_id)], args=[token], client=pipe
+                    )
+                await pipe.execute()

@@ -6,17 +6,24 @@ admin change. The poller records outcomes only for the version it polled (and in
 the cursor only then), so a poll that was in flight while someone fixed the password or
 moved the cursor cannot undo that change. The password is stored (the poller needs it) and
 never returned by the API nor logged.
+
+One source per account: `keys.source_accounts` maps "{base_url} {username}" to the source
+id, kept by create, update, delete and ensure in the same script as the hash, so checking
+uniqueness is one HGET, not a scan. A store written before the index existed gets it built
+once, by the first script that finds it missing.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
-from relay.core.errors import InvalidInput, NotFound
+from relay.core.errors import Conflict, InvalidInput, NotFound
 from relay.core.ids import new_id
 from relay.core.models import Listing, Source, SourceStatus
 from relay.store.keys import Keys
@@ -24,46 +31,119 @@ from relay.store.pagination import page_ids
 
 _CLEAR_FAILING = ("failures", 0, "next_poll_at", 0, "last_error", "")
 
-# KEYS: sources zset, seq. ARGV: source key prefix, username, base_url, password, new id,
-# then the field/value pairs of a new source.
-_ENSURE_SCRIPT = """
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = ARGV[1] .. id
-  local found = redis.call('HMGET', key, 'username', 'base_url', 'password', 'status')
-  if found[1] == ARGV[2] and found[2] == ARGV[3] then
-    if found[3] ~= ARGV[4] then
-      redis.call('HSET', key, 'password', ARGV[4])
-      redis.call('HINCRBY', key, 'v', 1)
-      if found[4] == 'failing' then
-        redis.call('HSET', key, 'status', 'ok', 'failures', 0, 'next_poll_at', 0, 'last_error', '')
-      end
-    end
-    return id
+# Builds the account index of a store written before it existed (KEYS[3], ARGV[1] the
+# source key prefix, KEYS[1] the sources zset); then `holder(account)` is the id of the live
+# source polling that account, or nil.
+_INDEX_LUA = """
+local function backfill()
+  if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('ZCARD', KEYS[1]) == 0 then return end
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local found = redis.call('HMGET', ARGV[1] .. id, 'base_url', 'username')
+    if found[1] then redis.call('HSET', KEYS[3], found[1] .. ' ' .. found[2], id) end
   end
 end
-redis.call('HSET', ARGV[1] .. ARGV[5], unpack(ARGV, 6))
-redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[5])
-return ARGV[5]
+local function holder(account)
+  local id = redis.call('HGET', KEYS[3], account)
+  if id and redis.call('EXISTS', ARGV[1] .. id) == 1 then return id end
+  return nil
+end
+backfill()
 """
 
-# KEYS: source. ARGV: "1" to clear a failing state, then field/value pairs to set.
-_UPDATE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
-if ARGV[1] == '1' then
-  redis.call('HSET', KEYS[1], 'failures', 0, 'next_poll_at', 0, 'last_error', '')
-  if redis.call('HGET', KEYS[1], 'status') == 'failing' then
-    redis.call('HSET', KEYS[1], 'status', 'ok')
+# KEYS: sources zset, seq, account index. ARGV: source key prefix, account, password,
+# new id, then the field/value pairs of a new source. Returns {created 1/0, id}.
+_CREATE_LUA = """
+local existing = holder(ARGV[2])
+if existing then return {0, existing} end
+redis.call('HSET', ARGV[1] .. ARGV[4], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+return {1, ARGV[4]}
+"""
+_CREATE_SCRIPT = _INDEX_LUA + _CREATE_LUA
+
+# Same KEYS and ARGV as create: an existing source gets the password (and leaves failing).
+_ENSURE_SCRIPT = (
+    _INDEX_LUA
+    + """
+local id = holder(ARGV[2])
+if id then
+  local key = ARGV[1] .. id
+  local found = redis.call('HMGET', key, 'password', 'status')
+  if found[1] ~= ARGV[3] then
+    redis.call('HSET', key, 'password', ARGV[3])
+    redis.call('HINCRBY', key, 'v', 1)
+    if found[2] == 'failing' then
+      redis.call('HSET', key, 'status', 'ok', 'failures', 0, 'next_poll_at', 0, 'last_error', '')
+    end
+  end
+  return {0, id}
+end
+"""
+    + _CREATE_LUA
+)
+
+# KEYS: sources zset, source, account index. ARGV: source key prefix, source id.
+_DELETE_SCRIPT = (
+    _INDEX_LUA
+    + """
+local found = redis.call('HMGET', KEYS[2], 'base_url', 'username')
+if found[1] and redis.call('HGET', KEYS[3], found[1] .. ' ' .. found[2]) == ARGV[2] then
+  redis.call('HDEL', KEYS[3], found[1] .. ' ' .. found[2])
+end
+local deleted = redis.call('DEL', KEYS[2])
+return deleted + redis.call('ZREM', KEYS[1], ARGV[2])
+"""
+)
+
+# KEYS: sources zset, source, account index. ARGV: source key prefix, source id, "1" to
+# clear a failing state, then field/value pairs to set. Returns 0 (no such source), 1, or
+# the id of another source that already polls the new account.
+_UPDATE_SCRIPT = (
+    _INDEX_LUA
+    + """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local old = redis.call('HMGET', KEYS[2], 'base_url', 'username')
+local new = {old[1], old[2]}
+for i = 4, #ARGV, 2 do
+  if ARGV[i] == 'base_url' then new[1] = ARGV[i + 1] end
+  if ARGV[i] == 'username' then new[2] = ARGV[i + 1] end
+end
+local old_account, new_account = old[1] .. ' ' .. old[2], new[1] .. ' ' .. new[2]
+if new_account ~= old_account then
+  local other = holder(new_account)
+  if other and other ~= ARGV[2] then return other end
+  if redis.call('HGET', KEYS[3], old_account) == ARGV[2] then
+    redis.call('HDEL', KEYS[3], old_account)
+  end
+  redis.call('HSET', KEYS[3], new_account, ARGV[2])
+end
+if #ARGV > 3 then redis.call('HSET', KEYS[2], unpack(ARGV, 4)) end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], 'failures', 0, 'next_poll_at', 0, 'last_error', '')
+  if redis.call('HGET', KEYS[2], 'status') == 'failing' then
+    redis.call('HSET', KEYS[2], 'status', 'ok')
   end
 end
-redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HINCRBY', KEYS[2], 'v', 1)
 return 1
 """
+)
 
 # KEYS: source. ARGV: version polled, then field/value pairs of the failed poll.
 _RECORD_FAILURE_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+"""
+
+# KEYS: source. ARGV: when. Only on an existing source, only forward.
+_RECORD_POLLED_SCRIPT = """
+local at = redis.call('HGET', KEYS[1], 'last_polled_at')
+if at == false then return 0 end
+if at == '' or tonumber(at) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'last_polled_at', ARGV[1])
+end
 return 1
 """
 
@@ -74,7 +154,10 @@ class SourceStore:
         self._keys = keys
         self._ensure = redis.register_script(_ENSURE_SCRIPT)
         self._update = redis.register_script(_UPDATE_SCRIPT)
+        self._create = redis.register_script(_CREATE_SCRIPT)
+        self._delete = redis.register_script(_DELETE_SCRIPT)
         self._record_failure = redis.register_script(_RECORD_FAILURE_SCRIPT)
+        self._record_polled = redis.register_script(_RECORD_POLLED_SCRIPT)
 
     async def create(
         self,
@@ -86,14 +169,30 @@ class SourceStore:
         start_from: int | None,
         now: float,
     ) -> Source:
-        """Add a source; `start_from` None means the cursor starts at `now`."""
+        """Add a source; `start_from` None means the cursor starts at `now`. Raises Conflict
+        when another source already polls this username at this base_url."""
         source = _new_source(username, password, base_url, poll_interval_s, start_from, now)
-        seq = await self._redis.incr(self._keys.seq)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.source(source.id), mapping=_fields(source))
-            pipe.zadd(self._keys.sources, {source.id: seq})
-            await pipe.execute()
+        is_created, source_id = await self._write_new(self._create, source)
+        if not is_created:
+            raise _conflict(source_id, source)
         return source
+
+    async def _write_new(self, script: AsyncScript, source: Source) -> tuple[bool, str]:
+        pairs = [item for field, value in _fields(source).items() for item in (field, value)]
+        is_created, source_id = cast(
+            "list[int | str]",
+            await script(
+                keys=[self._keys.sources, self._keys.seq, self._keys.source_accounts],
+                args=[
+                    self._keys.source(""),
+                    _account(source.base_url, source.username),
+                    source.password,
+                    source.id,
+                    *pairs,
+                ],
+            ),
+        )
+        return bool(int(is_created)), str(source_id)
 
     async def ensure(
         self,
@@ -108,12 +207,8 @@ class SourceStore:
         """The source with this username and base_url, created if missing (idempotent);
         an existing one gets the given password (the environment is the truth)."""
         fresh = _new_source(username, password, base_url, poll_interval_s, start_from, now)
-        pairs = [item for field, value in _fields(fresh).items() for item in (field, value)]
-        source_id = await self._ensure(
-            keys=[self._keys.sources, self._keys.seq],
-            args=[self._keys.source(""), username, base_url, password, fresh.id, *pairs],
-        )
-        return await self.get(cast("str", source_id))
+        _, source_id = await self._write_new(self._ensure, fresh)
+        return await self.get(source_id)
 
     async def get(self, source_id: str) -> Source:
         """The source; raises NotFound."""
@@ -126,6 +221,28 @@ class SourceStore:
         if not fields:
             raise NotFound(f"source {source_id} not found")
         return _source_from_fields(fields), int(fields.get("v", "0"))
+
+    async def get_many_versioned(
+        self, source_ids: Sequence[str]
+    ) -> list[tuple[Source, int] | None]:
+        """Each source and its version (None where it is gone), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for source_id in source_ids:
+                pipe.hgetall(self._keys.source(source_id))
+            rows = cast("list[dict[str, str]]", await pipe.execute())
+        return [(_source_from_fields(r), int(r.get("v", "0"))) if r else None for r in rows]
+
+    async def record_polled(self, polled_at: Mapping[str, float]) -> None:
+        """Set `last_polled_at` of sources whose polls changed nothing else (empty pages),
+        in one round trip; a source deleted meanwhile is not re-created."""
+        if not polled_at:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for source_id, at in polled_at.items():
+                await self._record_polled(
+                    keys=[self._keys.source(source_id)], args=[repr(at)], client=pipe
+                )
+            await pipe.execute()
 
     async def page(self, *, limit: int, cursor: str | None) -> Listing[Source]:
         """Newest first."""
@@ -153,7 +270,8 @@ class SourceStore:
         cursor: int | None = None,
         status: SourceStatus | None = None,
     ) -> Source:
-        """Change the given fields; raises NotFound. Changing credentials, base_url or status
+        """Change the given fields; raises NotFound, or Conflict when the new username and
+        base_url are another source's account. Changing credentials, base_url or status
         clears a failing state so the poller tries again at once. `status` may be "ok" or
         "paused" (pause/resume); "failing" is set only by the poller."""
         if status not in (None, "ok", "paused"):
@@ -171,19 +289,23 @@ class SourceStore:
         ]
         clears = any(v is not None for v in (username, password, base_url, status))
         updated = await self._update(
-            keys=[self._keys.source(source_id)], args=["1" if clears else "0", *pairs]
+            keys=[self._keys.sources, self._keys.source(source_id), self._keys.source_accounts],
+            args=[self._keys.source(""), source_id, "1" if clears else "0", *pairs],
         )
-        if not int(updated):
+        if str(updated) == "0":
             raise NotFound(f"source {source_id} not found")
+        if str(updated) != "1":
+            raise Conflict(f"source {updated} already polls that username at that base_url")
         return await self.get(source_id)
 
     async def delete(self, source_id: str) -> None:
         """Remove the source (its events stay until they expire); raises NotFound."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._keys.source(source_id), self._keys.source_lock(source_id))
-            pipe.zrem(self._keys.sources, source_id)
-            deleted, removed = await pipe.execute()
-        if not deleted and not removed:
+        removed = await self._delete(
+            keys=[self._keys.sources, self._keys.source(source_id), self._keys.source_accounts],
+            args=[self._keys.source(""), source_id],
+        )
+        await self._redis.delete(self._keys.source_lock(source_id))
+        if not int(removed):
             raise NotFound(f"source {source_id} not found")
 
     async def record_failure(
@@ -215,6 +337,14 @@ class SourceStore:
             ],
         )
         return bool(int(recorded))
+
+
+def _account(base_url: str, username: str) -> str:
+    return f"{base_url} {username}"
+
+
+def _conflict(source_id: str, source: Source) -> Conflict:
+    return Conflict(f"source {source_id} already polls {source.username} at {source.base_url}")
 
 
 def _new_source(

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from relay.core.errors import UpstreamStatusError, UpstreamTransportError
-from relay.core.mc5 import gap_note, parse_page, plan_page, status_behaviour
+from relay.core.events import event_from_message
+from relay.core.mc5 import (
+    gap_note,
+    parse_page,
+    plan_page,
+    rejected_note,
+    status_behaviour,
+)
 from relay.core.models import Message, Page
+
+NOW = 2_000_000_000
 
 DOCUMENTED = {
     "newestMessageTimestamp": 1366624802,
@@ -154,10 +165,6 @@ def test_undocumented_status_is_retried_slowly() -> None:
         {"incomingMessages": []},
         {"status": "x"},
         {"status": 0, "incomingMessages": {}},
-        {"status": 0, "incomingMessages": ["x"]},
-        {"status": 0, "incomingMessages": [{"timestamp": 1}]},
-        {"status": 0, "incomingMessages": [{"documentId": "a"}]},
-        {"status": 0, "incomingMessages": [{"documentId": "a", "timestamp": 1, "text": {}}]},
     ],
 )
 def test_malformed_shape_is_a_transport_error(payload: object) -> None:
@@ -165,29 +172,79 @@ def test_malformed_shape_is_a_transport_error(payload: object) -> None:
         parse_page(payload)
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("x", "an incoming message is not a JSON object"),
+        ({"timestamp": 1}, "an incoming message has no documentId"),
+        ({"documentId": "a"}, "message a: timestamp is not an integer: None"),
+        ({"documentId": "a", "timestamp": 1, "text": {}}, "text is neither a string nor a number"),
+        ({"documentId": "a", "timestamp": "²"}, "message a: timestamp is not an integer: '²'"),
+        ({"documentId": "a", "timestamp": 1.5}, "message a: timestamp is not an integer: 1.5"),
+        ({"documentId": "a", "timestamp": True}, "message a: timestamp is not an integer: True"),
+        ({"documentId": "a", "timestamp": 1e20}, "message a: timestamp is not an integer: 1e+20"),
+        ({"documentId": "a", "timestamp": 1e300}, "message a: timestamp is not an integer: 1e+300"),
+        ({"documentId": "a", "timestamp": -5}, "message a: timestamp is not an integer: -5"),
+        (
+            {"documentId": "a", "timestamp": 10**17},
+            "message a: timestamp 100000000000000000 is past",
+        ),
+        ({"documentId": "\ud800", "timestamp": 1}, "documentId '\\ud800' cannot be encoded"),
+    ],
+)
+def test_an_unreadable_message_is_skipped_and_named_while_the_rest_is_kept(
+    raw: object, reason: str
+) -> None:
+    good = {"documentId": "ok", "timestamp": 5, "text": "hi"}
+    page = parse_page({"status": 0, "incomingMessages": [raw, good]})
+    assert [m.document_id for m in page.messages] == ["ok"]
+    (rejected,) = page.rejected
+    assert rejected.startswith(reason)
+    assert rejected_note(page.rejected).startswith("skipped 1 unreadable message(s): ")
+
+
+def test_text_with_a_lone_surrogate_is_kept_as_sent_in_the_event_body() -> None:
+    message_json = '{"documentId": "a", "timestamp": 5, "text": "x\\ud800y"}'
+    raw = json.loads(f'{{"status": 0, "incomingMessages": [{message_json}]}}')
+    (message,) = parse_page(raw).messages
+    assert message.text == "x\ud800y"
+    event = event_from_message(message, source_id="src_1", created_at_ms=0)
+    assert b'"text":"x\\ud800y"' in event.body
+    assert json.loads(event.body)["data"]["text"] == "x\ud800y"
+
+
+def test_a_message_from_the_future_never_moves_the_cursor_past_now() -> None:
+    future = _page([_message("a", NOW - 5), _message("b", NOW + 10 * 365 * 86400)])
+    plan = plan_page(now=NOW, cursor=NOW - 10, page=future)
+    assert plan.cursor == NOW
+    again = plan_page(now=NOW, cursor=plan.cursor, page=_page([_message("b", NOW + 10**8)]))
+    assert (again.cursor, again.has_progressed) == (NOW, False)
+    assert not again.should_fetch_again(new_count=0)
+
+
 def test_cursor_moves_to_the_newest_message_second() -> None:
-    plan = plan_page(cursor=100, page=_page([_message("a", 100), _message("b", 103)]))
+    plan = plan_page(now=NOW, cursor=100, page=_page([_message("a", 100), _message("b", 103)]))
     assert (plan.cursor, plan.has_progressed, plan.stuck_second) == (103, True, None)
 
 
 def test_cursor_never_moves_backwards() -> None:
     empty = Page(messages=(), newest_timestamp=None, has_more=False)
-    assert plan_page(cursor=500, page=empty).cursor == 500
+    assert plan_page(now=NOW, cursor=500, page=empty).cursor == 500
     old = _page([_message("a", 10)], has_more=False)
-    assert plan_page(cursor=500, page=old).cursor == 500
+    assert plan_page(now=NOW, cursor=500, page=old).cursor == 500
 
 
 def test_fetch_again_only_while_new_messages_and_maybe_more() -> None:
-    plan = plan_page(cursor=1, page=_page([_message("a", 1)], has_more=None))
+    plan = plan_page(now=NOW, cursor=1, page=_page([_message("a", 1)], has_more=None))
     assert plan.should_fetch_again(new_count=1)
     assert not plan.should_fetch_again(new_count=0)  # nothing new, cursor did not move
-    done = plan_page(cursor=1, page=_page([_message("a", 2)], has_more=False))
+    done = plan_page(now=NOW, cursor=1, page=_page([_message("a", 2)], has_more=False))
     assert not done.should_fetch_again(new_count=1)
 
 
 def test_full_page_in_one_second_is_stuck_and_jumps_past_that_second() -> None:
     messages = [_message(f"{i:03d}", 77) for i in range(100)]
-    plan = plan_page(cursor=70, page=_page(messages, has_more=True))
+    plan = plan_page(now=NOW, cursor=70, page=_page(messages, has_more=True))
     assert plan.stuck_second == 77
     assert plan.cursor == 78
     assert plan.is_possible_gap
@@ -196,14 +253,14 @@ def test_full_page_in_one_second_is_stuck_and_jumps_past_that_second() -> None:
 
 def test_full_page_in_one_second_without_more_moves_on_without_a_gap() -> None:
     messages = [_message(f"{i:03d}", 77) for i in range(100)]
-    plan = plan_page(cursor=77, page=_page(messages, has_more=False))
+    plan = plan_page(now=NOW, cursor=77, page=_page(messages, has_more=False))
     assert plan.cursor == 78
     assert not plan.is_possible_gap
 
 
 def test_full_page_over_two_seconds_is_not_stuck() -> None:
     messages = [_message(f"{i:03d}", 77 + i // 99) for i in range(100)]
-    plan = plan_page(cursor=77, page=_page(messages))
+    plan = plan_page(now=NOW, cursor=77, page=_page(messages))
     assert (plan.cursor, plan.stuck_second) == (78, None)
 
 

@@ -11,7 +11,7 @@ import pytest
 from relay.core.errors import InvalidInput
 from relay.simulator.app import SimulatorConfig, create_app, serve
 from tests.simulator.conftest import ALL_MESSAGES, START, FakeClock
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 
 def test_app_served_on_its_own_answers_polls(serve_app: Callable[..., str]) -> None:
@@ -51,13 +51,14 @@ async def test_serve_generates_traffic_until_cancelled() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url, timeout=2) as http:
-        for _ in range(100):
+
+        async def has_messages() -> bool:
             try:
-                await http.get("/_sim/stats")
-                break
+                return bool((await http.get("/_sim/stats")).json()["messages"] > 0)
             except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
+                return False  # not listening yet
+
+        await wait_until(has_messages, timeout_s=10)
         stats = (await http.get("/_sim/stats")).json()
         traffic = (await http.get("/_sim/traffic")).json()
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.simulator.conftest import ALL_MESSAGES, Sim
+from tests.simulator.conftest import ALL_MESSAGES, START, Sim
 
 FORM = {"username": "demo@reseller", "password": "demo", "since": "0"}
 
@@ -126,3 +126,85 @@ def test_faulted_calls_are_counted(sim: Sim) -> None:
     sim.http.get(ALL_MESSAGES, params=FORM)
 
     assert sim.stats()["requests"] == 2
+
+
+# A hostile upstream (issue 14): bodies a client must bound or survive.
+
+
+def test_oversize_fault_streams_a_valid_body_of_the_asked_size(sim: Sim) -> None:
+    _fault(sim, kind="oversize", size_bytes=300_000)
+
+    response = sim.http.post(ALL_MESSAGES, data=FORM)
+
+    assert response.status_code == 200 and "content-length" not in response.headers
+    assert len(response.content) >= 300_000
+    assert json.loads(response.content)["status"] == 0
+
+
+def test_trickle_fault_sends_the_normal_answer_byte_by_byte(sim: Sim) -> None:
+    (document_id,) = sim.add({"kind": "incoming", "text": "t", "timestamp": 5})
+    _fault(sim, kind="trickle", delay_s=0)
+
+    with sim.http.stream("POST", ALL_MESSAGES, data=FORM) as response:
+        chunks = list(response.iter_raw())
+
+    assert len(chunks) > 10  # many small writes, not one body
+    body = json.loads(b"".join(chunks))
+    assert [m["documentId"] for m in body["incomingMessages"]] == [document_id]
+
+
+def test_poison_fault_adds_a_fresh_message_with_the_raw_value(sim: Sim) -> None:
+    (stored,) = sim.add({"kind": "incoming", "text": "t", "timestamp": 5})
+    _fault(sim, kind="poison", field="timestamp", raw="1e300", times=2)
+
+    first = sim.http.post(ALL_MESSAGES, data=FORM)
+    second = sim.poll(0)
+
+    assert b'"timestamp": 1e300' in first.content
+    poisoned, kept = first.json()["incomingMessages"]
+    assert kept["documentId"] == stored
+    assert poisoned["documentId"] != second["incomingMessages"][0]["documentId"]  # fresh
+
+
+def test_non_utf8_fault_adds_a_message_whose_text_is_not_utf8(sim: Sim) -> None:
+    _fault(sim, kind="non_utf8")
+
+    response = sim.http.post(ALL_MESSAGES, data=FORM)
+
+    with pytest.raises(UnicodeDecodeError):
+        response.content.decode()
+    assert b"caf\xe9" in response.content
+
+
+def test_future_fault_adds_a_message_dated_offset_s_from_now(sim: Sim) -> None:
+    _fault(sim, kind="future", offset_s=3600)
+
+    (message,) = sim.poll(0)["incomingMessages"]
+
+    assert message["timestamp"] == START + 3600
+
+
+def test_endless_fault_always_has_one_fresh_message_more(sim: Sim) -> None:
+    _fault(sim, kind="endless", times=2)
+
+    first, second = sim.poll(40), sim.poll(40)
+
+    assert first["hasMoreMessages"] is True and second["hasMoreMessages"] is True
+    ids = {body["incomingMessages"][0]["documentId"] for body in (first, second)}
+    assert len(ids) == 2
+    assert first["incomingMessages"][0]["timestamp"] == 40
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "poison", "field": "nope"},
+        {"kind": "oversize", "size_bytes": -1},
+        {"kind": "poison", "raw": 5},
+        {"kind": "future", "offset_s": 1.5},
+    ],
+)
+def test_hostile_fault_parameters_are_validated(sim: Sim, fields: dict[str, object]) -> None:
+    response = sim.http.post("/_sim/faults", json=fields)
+
+    assert response.status_code == 422, response.text

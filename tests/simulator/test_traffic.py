@@ -5,32 +5,35 @@ from __future__ import annotations
 import time
 
 from tests.simulator.conftest import Sim
+from tests.support import wait_until_sync
 
 
-def _run_traffic(sim: Sim, body: dict[str, object], seconds: float) -> int:
+def _run_traffic(sim: Sim, body: dict[str, object], count: int) -> float:
+    """Seconds the generator took to add `count` messages, stopped right after."""
     before = sim.stats()["messages"]
+    started = time.monotonic()
     response = sim.http.post("/_sim/traffic", json=body)
     assert response.status_code == 200, response.text
-    time.sleep(seconds)
+    wait_until_sync(lambda: sim.stats()["messages"] - before >= count, timeout_s=20)
+    elapsed = time.monotonic() - started
     sim.http.post("/_sim/traffic", json={"rate": 0})
-    messages: int = sim.stats()["messages"] - before
-    return messages
+    return elapsed
 
 
 def test_traffic_adds_roughly_the_asked_rate(sim: Sim) -> None:
-    added = _run_traffic(sim, {"rate": 50}, 1.0)
+    elapsed = _run_traffic(sim, {"rate": 50}, 50)
 
-    assert 30 <= added <= 70
+    assert 0.6 <= elapsed <= 2.5  # 1 s asked
 
 
 def test_traffic_keeps_up_with_hundreds_per_second(sim: Sim) -> None:
-    added = _run_traffic(sim, {"rate": 400}, 1.0)
+    elapsed = _run_traffic(sim, {"rate": 400}, 400)
 
-    assert 250 <= added <= 550
+    assert 0.6 <= elapsed <= 2.5
 
 
 def test_traffic_stops_at_rate_zero(sim: Sim) -> None:
-    _run_traffic(sim, {"rate": 200}, 0.2)
+    _run_traffic(sim, {"rate": 200}, 40)
     settled = sim.stats()["messages"]
 
     time.sleep(0.2)
@@ -40,7 +43,7 @@ def test_traffic_stops_at_rate_zero(sim: Sim) -> None:
 
 
 def test_traffic_mixes_incoming_outgoing_and_replies(sim: Sim) -> None:
-    _run_traffic(sim, {"rate": 500}, 0.6)
+    _run_traffic(sim, {"rate": 500}, 300)
 
     listed = sim.http.get("/_sim/messages").json()["messages"]
 
@@ -56,7 +59,7 @@ def test_traffic_is_spread_over_the_given_accounts(sim: Sim) -> None:
     for name in ("a@r", "b@r"):
         sim.http.post("/_sim/accounts", json={"username": name, "password": "x"})
 
-    _run_traffic(sim, {"rate": 200, "usernames": ["a@r", "b@r"]}, 0.3)
+    _run_traffic(sim, {"rate": 200, "usernames": ["a@r", "b@r"]}, 60)
 
     counts = {
         name: len(sim.http.get("/_sim/messages", params={"username": name}).json()["messages"])

@@ -9,7 +9,7 @@ from relay.core.events import event_from_message
 from relay.core.mc5 import gap_note
 from relay.core.models import Message
 from relay.store.events import EventStore, pack_event, unpack_event
-from relay.store.ingest import Ingest, IngestResult, SourceLockLost
+from relay.store.ingest import CHUNK_MESSAGES, Ingest, IngestResult, SourceLockLost
 from relay.store.keys import Keys
 from relay.store.sources import SourceStore
 
@@ -179,3 +179,16 @@ async def test_deleted_source_records_nothing(
     with pytest.raises(SourceLockLost):
         await _record(ingest, source_id, _messages(("a1", 100)), 100)
     assert not await aredis.exists(keys.source(source_id), keys.stream)
+
+
+async def test_a_page_larger_than_a_chunk_is_recorded_whole_and_once(
+    ingest: Ingest, source_id: str, sources: SourceStore, aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    count = 2 * CHUNK_MESSAGES + 7
+    page = _messages(*((f"d{i}", 200 + i // 50) for i in range(count)))
+    first = await _record(ingest, source_id, page, 200 + (count - 1) // 50)
+    assert len(first.new_event_ids) == count and first.is_cursor_recorded
+    assert await aredis.xlen(keys.stream) == count
+    assert (await sources.get(source_id)).cursor == 200 + (count - 1) // 50
+    again = await _record(ingest, source_id, page, 200 + (count - 1) // 50)
+    assert (again.new_event_ids, again.duplicates) == ((), count)
