@@ -108,7 +108,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         await self._store.stream.ensure_group()
         log.info("dispatcher started", extra={"consumer": self._consumer})
-        flusher = asyncio.create_task(self._flush_forever())
+        flusher = self._start_flusher()
         next_reclaim = 0.0
         try:
             while not stop.is_set():
@@ -130,20 +130,55 @@ class Dispatcher:
                         await asyncio.wait_for(stop.wait(), timeout=FLUSH_RETRY_S)
         finally:
             await self._drain()
-            self._closing = True
-            self._dirty.set()
-            try:
-                await asyncio.wait_for(flusher, timeout=10)
-            except TimeoutError:
-                log.warning("results not written in time; their entries will be reclaimed")
+            await self._stop_flusher(flusher)
             log.info("dispatcher stopped", extra={"unsettled_entries": len(self._tracked)})
+
+    async def run_until_idle(self) -> int:
+        """Burst mode, for tests and one-shot runs: reclaim what is due, then read and deliver
+        until a read finds nothing new and nothing is in flight. Returns with every result
+        written (parked deliveries handed to the retry queue, entries ACKed); returns the
+        number of stream entries read. Unlike `run`, errors propagate."""
+        await self._store.stream.ensure_group()
+        flusher = self._start_flusher()
+        read = 0
+        try:
+            await self._reclaim()
+            while True:
+                await self._wait_for_capacity(None)
+                entries = await self._store.stream.read(
+                    consumer=self._consumer, count=self._read_count(), block_ms=None
+                )
+                if entries:
+                    await self._dispatch(entries, reclaimed=False)
+                    read += len(entries)
+                    continue
+                if self._pending == 0:
+                    break
+                self._capacity.clear()
+                await self._capacity.wait()  # a batch of results was written
+        finally:
+            await self._stop_flusher(flusher)
+        return read
+
+    def _start_flusher(self) -> asyncio.Task[None]:
+        self._closing = False
+        return asyncio.create_task(self._flush_forever())
+
+    async def _stop_flusher(self, flusher: asyncio.Task[None]) -> None:
+        """Write what is buffered and stop the flusher."""
+        self._closing = True
+        self._dirty.set()
+        try:
+            await asyncio.wait_for(flusher, timeout=10)
+        except TimeoutError:
+            log.warning("results not written in time; their entries will be reclaimed")
 
     def _read_count(self) -> int:
         fanout = max(1, len(self._routes.enabled))
         return max(1, min(READ_COUNT, (MAX_IN_FLIGHT - self._pending) // fanout))
 
-    async def _wait_for_capacity(self, stop: asyncio.Event) -> None:
-        while self._pending >= MAX_IN_FLIGHT and not stop.is_set():
+    async def _wait_for_capacity(self, stop: asyncio.Event | None) -> None:
+        while self._pending >= MAX_IN_FLIGHT and not (stop is not None and stop.is_set()):
             self._capacity.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._capacity.wait(), timeout=1.0)

@@ -85,8 +85,9 @@ class DeliveryStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, *, consumer: str, count: int, block_ms: int) -> list[StreamEntry]:
-        """New entries for this consumer, waiting up to `block_ms` for the first."""
+    async def read(self, *, consumer: str, count: int, block_ms: int | None) -> list[StreamEntry]:
+        """New entries for this consumer, waiting up to `block_ms` for the first (None: no
+        wait)."""
         reply = await self._redis.xreadgroup(
             DISPATCH_GROUP, consumer, {self._keys.stream: ">"}, count=count, block=block_ms
         )
