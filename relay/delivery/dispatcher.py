@@ -30,7 +30,7 @@ import random
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -39,6 +39,7 @@ from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import CONNECTION_LIMIT, Deliverer
 from relay.delivery.jobs import retry_queue_for
 from relay.delivery.outcomes import OutcomeHandler, Settled
+from relay.delivery.routing import RoutingIndex
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.stream import StreamEntry
@@ -64,13 +65,6 @@ class _Tracked:
     remaining: int  # deliveries of this entry not yet settled
 
 
-@dataclass(slots=True)
-class _Routes:
-    version: int = -1
-    enabled: list[Subscription] = field(default_factory=list)
-    by_id: dict[str, Subscription] = field(default_factory=dict)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -94,7 +88,8 @@ class Dispatcher:
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._reclaim_ms = int(reclaim_after_s * 1000)
         self._reclaim_every_s = min(5.0, reclaim_after_s / 2)
-        self._routes = _Routes()
+        self._routes = RoutingIndex()
+        self._fanout = 1  # deliveries per entry in the last batch: sizes the next read
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._slow: set[str] = set()  # subscriptions whose slots stayed busy too long
         self._tracked: dict[str, _Tracked] = {}
@@ -174,7 +169,7 @@ class Dispatcher:
             log.warning("results not written in time; their entries will be reclaimed")
 
     def _read_count(self) -> int:
-        fanout = max(1, len(self._routes.enabled))
+        fanout = max(1, self._fanout)
         return max(1, min(READ_COUNT, (MAX_IN_FLIGHT - self._pending) // fanout))
 
     async def _wait_for_capacity(self, stop: asyncio.Event | None) -> None:
@@ -203,6 +198,7 @@ class Dispatcher:
         already: dict[str, set[str]] = {}
         if reclaimed:
             already = await self._store.stream.settled_subscriptions([e.id for e in entries])
+        deliveries = 0
         for entry in entries:
             event = events.get(entry.event_id)
             targets = self._targets(entry, event) if event is not None else []
@@ -216,29 +212,36 @@ class Dispatcher:
                 continue
             self._tracked[entry.id] = tracked
             self._pending += len(targets)
+            deliveries += len(targets)
             for subscription in targets:
                 task = asyncio.create_task(self._deliver(tracked, event, subscription))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+        self._fanout = max(1, -(-deliveries // len(entries)))  # ceil
 
     async def _refresh_routes(self) -> None:
-        version = await self._store.subscriptions.version()
+        """Bring the routing index up to date: one round trip when nothing changed, and
+        only the changed subscriptions read otherwise (all of them on the first call)."""
+        subscriptions = self._store.subscriptions
+        if self._routes.version < 0:
+            version = await subscriptions.version()
+            self._routes.replace_all(await subscriptions.all(), version=version)
+            return
+        version, changed_ids = await subscriptions.changes_since(self._routes.version)
         if version == self._routes.version:
             return
-        subscriptions = await self._store.subscriptions.all()
-        self._routes = _Routes(
-            version=version,
-            enabled=[sub for sub in subscriptions if sub.enabled],
-            by_id={sub.id: sub for sub in subscriptions},
-        )
+        changed = await subscriptions.get_many(changed_ids)
+        found = {sub.id for sub in changed}
+        gone = [sub_id for sub_id in changed_ids if sub_id not in found]
+        self._routes.apply(gone, changed, version=version)
 
     def _targets(self, entry: StreamEntry, event: Event) -> list[Subscription]:
         if entry.subscription_id is not None:
-            sub = self._routes.by_id.get(entry.subscription_id)
+            sub = self._routes.get(entry.subscription_id)
             return [sub] if sub is not None and sub.enabled else []
         return [
             sub
-            for sub in self._routes.enabled
+            for sub in self._routes.candidates(event)
             if sub.matches(event) and (entry.is_explicit or sub.predates(event))
         ]
 

@@ -92,6 +92,11 @@ class Keys:
     def subscriptions_version(self) -> str:
         return f"{self.prefix}subs:version"
 
+    @property
+    def subscription_changes(self) -> str:
+        """Subscription ids scored by the version of their latest change (routing caches)."""
+        return f"{self.prefix}subs:changes"
+
     def attempts(self, subscription_id: str) -> str:
         return f"{self.prefix}att:{subscription_id}"
 

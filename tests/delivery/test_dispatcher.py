@@ -436,3 +436,23 @@ async def _count(attempts: object, expected: int) -> bool:
 
 async def _dead_letters(store: Store, expected: int) -> bool:
     return len((await store.dead_letters.page(limit=10, cursor=None)).items) == expected
+
+
+async def test_subscriptions_changed_after_the_index_is_built_route_at_once(
+    store: Store,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., Awaitable[Dispatcher]],
+) -> None:
+    before, after = Receiver(), Receiver()
+    old = await subscribe(store, serve_app(before.app()), before)
+    stepped = await dispatcher()
+    await add_events(store, 1, tag="a")
+    await stepped.run_until_idle()  # the index is built with `old` only
+
+    await store.subscriptions.delete(old.id)
+    await subscribe(store, serve_app(after.app()), after)
+    (second,) = await add_events(store, 1, tag="b")
+    await stepped.run_until_idle()
+
+    assert len(before.received) == 1
+    assert after.ids() == [second.id]
