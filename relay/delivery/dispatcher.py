@@ -9,9 +9,12 @@ attempt to it is quick again; a flush hands all its parked deliveries to the ret
 job (see RetryQueue.park).
 
 Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
-batch), and an entry is ACKed only when all of its deliveries are settled. Entries a dead
-dispatcher left unsettled are reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery
-timeout + 30 s.
+batch), and an entry is ACKed only when all of its deliveries are settled. Each dispatcher
+beats every second (store/heartbeats.py, `Liveness`); the entries of one silent for
+DEAD_AFTER_S are taken over by a live one within seconds. Entries of a consumer that never
+beat, or of a live one that holds them too long, are reclaimed (XAUTOCLAIM) once idle longer
+than 2 x the delivery timeout + 30 s. A dispatcher whose loop stalls past DEAD_AFTER_S may
+see its entries delivered again by a peer: at least once, with the same webhook-id.
 
 MAX_IN_FLIGHT bounds sockets and memory rather than setting the throughput: on loopback the
 receiver and the client set the ceiling (BENCHMARKS.md, "In-flight window"), and by Little's
@@ -42,6 +45,7 @@ from relay.delivery.outcomes import OutcomeHandler, Settled
 from relay.delivery.routing import RoutingIndex
 from relay.settings import Settings
 from relay.store import Store
+from relay.store.heartbeats import Liveness
 from relay.store.stream import StreamEntry
 
 log = logging.getLogger("relay.dispatcher")
@@ -52,6 +56,11 @@ SLOT_WAIT_S = 1.0
 MAX_IN_FLIGHT = CONNECTION_LIMIT
 FLUSH_RETRY_S = 1.0
 FLUSH_LINGER_S = 0.01
+BEAT_EVERY_S = 1.0
+DEAD_AFTER_S = 5.0  # a dispatcher silent this long is dead: its entries are taken over
+TAKEOVER_MIN_IDLE_MS = int((DEAD_AFTER_S - BEAT_EVERY_S) * 1000)
+RECLAIM_EVERY_S = 2.0
+LIVENESS_FORGET_S = 86400.0
 
 
 def reclaim_idle_s(settings: Settings) -> float:
@@ -87,7 +96,8 @@ class Dispatcher:
         )
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._reclaim_ms = int(reclaim_after_s * 1000)
-        self._reclaim_every_s = min(5.0, reclaim_after_s / 2)
+        self._reclaim_every_s = min(RECLAIM_EVERY_S, reclaim_after_s / 2)
+        self._liveness = Liveness(redis=store.redis, keys=store.keys, role="dispatcher")
         self._routes = RoutingIndex()
         self._fanout = 1  # deliveries per entry in the last batch: sizes the next read
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -102,8 +112,10 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._store.stream.ensure_group()
+        await self._liveness.beat(self._consumer, now=time.time())
         log.info("dispatcher started", extra={"consumer": self._consumer})
         flusher = self._start_flusher()
+        beater = asyncio.create_task(self._beat_forever())
         next_reclaim = 0.0
         try:
             while not stop.is_set():
@@ -126,7 +138,19 @@ class Dispatcher:
         finally:
             await self._drain()
             await self._stop_flusher(flusher)
+            beater.cancel()
+            if not self._tracked:  # else its beat goes stale and a peer takes them over
+                with contextlib.suppress(Exception):
+                    await self._liveness.forget([self._consumer])
             log.info("dispatcher stopped", extra={"unsettled_entries": len(self._tracked)})
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(BEAT_EVERY_S)
+            try:
+                await self._liveness.beat(self._consumer, now=time.time())
+            except Exception as exc:  # Redis down: the loop itself logs and retries
+                log.warning("dispatcher beat not written", extra={"error": str(exc)})
 
     async def run_until_idle(self) -> int:
         """Burst mode, for tests and one-shot runs: reclaim what is due, then read and deliver
@@ -134,6 +158,7 @@ class Dispatcher:
         written (parked deliveries handed to the retry queue, entries ACKed); returns the
         number of stream entries read. Unlike `run`, errors propagate."""
         await self._store.stream.ensure_group()
+        await self._liveness.beat(self._consumer, now=time.time())
         flusher = self._start_flusher()
         read = 0
         try:
@@ -179,7 +204,8 @@ class Dispatcher:
                 await asyncio.wait_for(self._capacity.wait(), timeout=1.0)
 
     async def _reclaim(self) -> None:
-        claimed = await self._store.stream.claim_stale(
+        claimed = await self._take_over_dead()
+        claimed += await self._store.stream.claim_stale(
             consumer=self._consumer, min_idle_ms=self._reclaim_ms, count=self._read_count()
         )
         claimed = [entry for entry in claimed if entry.id not in self._tracked]
@@ -189,6 +215,28 @@ class Dispatcher:
         forgotten = await self._store.stream.forget_idle_consumers(min_idle_ms=self._reclaim_ms)
         if forgotten:
             log.info("removed idle stream consumers", extra={"count": forgotten})
+        await self._liveness.prune(older_than=time.time() - LIVENESS_FORGET_S)
+
+    async def _take_over_dead(self) -> list[StreamEntry]:
+        """The entries of dispatchers silent for DEAD_AFTER_S (killed, or their host gone)."""
+        holders = await self._store.stream.holders()
+        holders.pop(self._consumer, None)
+        dead = await self._liveness.silent(list(holders), now=time.time(), after_s=DEAD_AFTER_S)
+        claimed: list[StreamEntry] = []
+        for holder in sorted(dead):
+            room = self._read_count() - len(claimed)
+            if room <= 0:
+                break
+            taken = await self._store.stream.claim_from(
+                holder, consumer=self._consumer, min_idle_ms=TAKEOVER_MIN_IDLE_MS, count=room
+            )
+            if taken:
+                log.info(
+                    "took over the entries of a dead dispatcher",
+                    extra={"dead_consumer": holder, "count": len(taken)},
+                )
+            claimed += taken
+        return claimed
 
     async def _dispatch(self, entries: list[StreamEntry], *, reclaimed: bool) -> None:
         event_ids = sorted({entry.event_id for entry in entries if entry.event_id})

@@ -131,6 +131,11 @@ class Keys:
     def heartbeats_pattern(self) -> str:
         return f"{self.prefix}hb:*"
 
+    def liveness(self, role: str) -> str:
+        """A role's instances (stream consumers, RQ workers) scored by their last fast beat,
+        so a dead one's work is taken over in seconds (heartbeats.py)."""
+        return f"{self.prefix}live:{role}"
+
     @property
     def role_instances(self) -> str:
         """Every role instance seen lately, scored by its last heartbeat (readiness)."""

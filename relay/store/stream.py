@@ -118,6 +118,31 @@ class DeliveryStream:
                 break
         return claimed
 
+    async def holders(self) -> dict[str, int]:
+        """Consumers that hold unsettled entries, with how many; {} without a group."""
+        try:
+            rows = await self._redis.xinfo_consumers(self._keys.stream, DISPATCH_GROUP)
+        except ResponseError:  # no stream or no group yet
+            return {}
+        return {str(row["name"]): int(row["pending"]) for row in rows if int(row["pending"])}
+
+    async def claim_from(
+        self, holder: str, *, consumer: str, min_idle_ms: int, count: int
+    ) -> list[StreamEntry]:
+        """Take over up to `count` of the entries `holder` (a dead consumer) left unsettled,
+        those idle at least `min_idle_ms`: two peers taking over at once split them, since a
+        claim resets the idle time."""
+        pending = await self._redis.xpending_range(
+            self._keys.stream, DISPATCH_GROUP, min="-", max="+", count=count, consumername=holder
+        )
+        ids: list[str | bytes | int | memoryview[int]] = [row["message_id"] for row in pending]
+        if not ids:
+            return []
+        rows = await self._redis.xclaim(
+            self._keys.stream, DISPATCH_GROUP, consumer, min_idle_ms, ids
+        )
+        return _entries(cast("list[tuple[str, dict[str, str] | None]]", rows))
+
     async def forget_idle_consumers(self, *, min_idle_ms: int) -> int:
         """Remove consumers (dead dispatchers) that hold no entries and have been idle for
         `min_idle_ms`, so the group's consumer list does not grow with every restart. One

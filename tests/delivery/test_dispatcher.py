@@ -324,6 +324,7 @@ async def test_kill_9_of_a_dispatcher_mid_delivery_loses_nothing(
     aredis: redis.asyncio.Redis,
     serve_app: Callable[..., str],
     dispatcher: Callable[..., Awaitable[Dispatcher]],
+    record_property: Callable[[str, object], None],
 ) -> None:
     receiver = Receiver(delay_s=2.0)  # holds the doomed dispatcher's requests open
     await subscribe(store, serve_app(receiver.app()), receiver)
@@ -334,14 +335,21 @@ async def test_kill_9_of_a_dispatcher_mid_delivery_loses_nothing(
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
+    killed = time.monotonic()
     receiver.delay_s = 0.0
 
-    stepped = await dispatcher(reclaim_after_s=1.0)
+    # The idle-time reclaim (2 x 10 s + 30 s here) is far off: the dead dispatcher's silence
+    # (DEAD_AFTER_S of no beat) is what hands its entries over.
+    stepped = await dispatcher()
     await wait_until(
         lambda: _stepped_until(stepped, lambda: len(receiver.received) >= 10),
-        what="reclaimed redeliveries",
+        what="the dead dispatcher's entries taken over within 10 s",
+        timeout_s=10,
     )
+    resumed_s = receiver.received[5].at - killed
+    record_property("time_to_resume_s", round(resumed_s, 2))
 
+    assert resumed_s < 10
     assert await stream_is_settled(aredis, store)
     assert sorted(set(receiver.ids())) == sorted(e.id for e in events)
 
@@ -352,6 +360,7 @@ async def test_kill_9_of_a_retry_worker_mid_job_loses_nothing(
     serve_app: Callable[..., str],
     dispatcher: Callable[..., Awaitable[Dispatcher]],
     redis_url: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     # First attempt 500 (dispatcher); the retry stalls until the worker is killed mid-job.
     receiver = Receiver(statuses=[500], delays_s=[0.0, 4.0], default=200)
@@ -367,22 +376,27 @@ async def test_kill_9_of_a_retry_worker_mid_job_loses_nothing(
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
+    killed = time.monotonic()
     # The scheduler the worker forked does not outlive it.
     await wait_until(lambda: not scheduler_pids & _live_pids(), what="the scheduler to stop")
-
-    # A live worker's maintenance finds the job abandoned once its heartbeat expires
-    # (job timeout + 60 s); stand in for that wait by cleaning up as of an hour later.
     client = redis.Redis.from_url(redis_url)
     try:
         registry = StartedJobRegistry(queue=Queue(store.keys.retry_queue, connection=client))
-        assert registry.get_job_ids()
-        registry.cleanup(timestamp=time.time() + 3600)
+        assert registry.get_job_ids()  # the killed job still looks started
     finally:
         client.close()
-    await retries_until(
-        settings, lambda: _count(attempts_of(store, subscription.id), 2), what="the re-run"
-    )
 
+    # Its timeout (10 s + 30 s) is far off: the dead worker's silence hands its job back.
+    await retries_until(
+        settings,
+        lambda: _count(attempts_of(store, subscription.id), 2),
+        what="the re-run within 10 s",
+        timeout_s=10,
+    )
+    resumed_s = receiver.received[2].at - killed
+    record_property("time_to_resume_s", round(resumed_s, 2))
+
+    assert resumed_s < 10
     assert receiver.ids() == [event.id] * 3
     attempts = await attempts_of(store, subscription.id)
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 200)]

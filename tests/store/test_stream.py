@@ -33,3 +33,22 @@ async def test_idle_consumers_without_entries_are_forgotten_and_holders_are_kept
 
     await wait_until(forgot_one, what="the finished consumer idle for 20 ms and forgotten")
     assert await consumer_names(aredis, keys) == {"holding"}
+
+
+async def test_a_dead_holders_entries_are_taken_over_once(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    stream = DeliveryStream(redis=aredis, keys=keys)
+    assert await stream.holders() == {}  # no group yet
+    await stream.ensure_group()
+    await stream.publish("evt_a")
+    await stream.publish("evt_b")
+    held = await stream.read(consumer="dead", count=10, block_ms=None)
+    assert await stream.holders() == {"dead": 2}
+
+    taken = await stream.claim_from("dead", consumer="alive", min_idle_ms=0, count=10)
+    late = await stream.claim_from("alive", consumer="other", min_idle_ms=60_000, count=10)
+
+    assert [e.event_id for e in taken] == [e.event_id for e in held] == ["evt_a", "evt_b"]
+    assert late == []  # just claimed: not idle, so a racing peer gets none of them
+    assert await stream.holders() == {"alive": 2}
