@@ -162,6 +162,19 @@ class Keys:
         """RQ's registry of retries running now (RQ 2+ calls it "wip")."""
         return f"rq:wip:{self.retry_queue}"
 
+    def rate_limit(self, subscription_id: str) -> str:
+        """The RQ rate-limit key one subscription's retries share (its concurrency cap)."""
+        return f"{self.prefix}sub:{subscription_id}"
+
+    def rq_rate_limited(self, rate_limit_key: str) -> str:
+        """RQ's set of retries held back by a rate limit: due, but its slots are taken."""
+        return f"rq:rl:{rate_limit_key}:rate_limited"
+
+    @property
+    def rq_rate_limits(self) -> str:
+        """RQ's index of rate-limit keys (every prefix's; ours start with `rate_limit`'s)."""
+        return "rq:rl-keys"
+
     @property
     def rq_failed(self) -> str:
         """RQ's registry of retry jobs that crashed (not dead letters: those are ours)."""
