@@ -31,10 +31,11 @@ from bench.memory import run_memory
 from bench.receiver_client import ReceiverClient
 from bench.redis_server import private_redis
 from bench.report import build_rows, format_markdown, format_table, write_json
+from bench.routing import run_routing
 from bench.throughput import run_limit, run_naive, run_relay_backlog
 from bench.upstream import Upstream, start_simulator
 
-SCENARIOS = ("throughput", "scaleout", "latency", "isolation", "memory")
+SCENARIOS = ("throughput", "scaleout", "latency", "isolation", "memory", "routing")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -77,6 +78,8 @@ def main() -> None:
         "limit_concurrency": 64,
         "sources": SOURCES,
         "poll_interval_s": 1.0,
+        "routing_subscriptions": [10, 1_000, 10_000],
+        "routing_events": 2_000 if args.quick else 5_000,
     }
     suffix = "-quick" if args.quick else ("-partial" if only else "")
     output = args.output or RESULTS_DIR / f"{datetime.date.today().isoformat()}{suffix}.json"
@@ -201,6 +204,13 @@ async def _scenarios(
         await step("isolation", lambda: run_live(ctx, name="isolation", k=k, hang=True, **live))
     if "memory" in chosen:
         await step("memory", lambda: run_memory(ctx, name="memory", n=options["memory_messages"]))
+    if "routing" in chosen:
+        await step(
+            "routing",
+            lambda: run_routing(
+                ctx, counts=options["routing_subscriptions"], events=options["routing_events"]
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ attempt to it is quick again; a flush hands all its parked deliveries to the ret
 job (see RetryQueue.park).
 
 Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
-batch), and an entry is ACKed only when all of its deliveries are settled. Entries a dead
-dispatcher left unsettled are reclaimed (XAUTOCLAIM) once idle longer than 2 x the delivery
-timeout + 30 s.
+batch), and an entry is ACKed only when all of its deliveries are settled. Each dispatcher
+beats every second (store/heartbeats.py, `Liveness`); the entries of one silent for
+DEAD_AFTER_S are taken over by a live one within seconds. Entries of a consumer that never
+beat, or of a live one that holds them too long, are reclaimed (XAUTOCLAIM) once idle longer
+than 2 x the delivery timeout + 30 s. A dispatcher whose loop stalls past DEAD_AFTER_S may
+see its entries delivered again by a peer: at least once, with the same webhook-id.
 
 MAX_IN_FLIGHT bounds sockets and memory rather than setting the throughput: on loopback the
 receiver and the client set the ceiling (BENCHMARKS.md, "In-flight window"), and by Little's
@@ -30,7 +33,7 @@ import random
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -39,8 +42,10 @@ from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import CONNECTION_LIMIT, Deliverer
 from relay.delivery.jobs import retry_queue_for
 from relay.delivery.outcomes import OutcomeHandler, Settled
+from relay.delivery.routing import RoutingIndex
 from relay.settings import Settings
 from relay.store import Store
+from relay.store.heartbeats import Liveness
 from relay.store.stream import StreamEntry
 
 log = logging.getLogger("relay.dispatcher")
@@ -51,6 +56,11 @@ SLOT_WAIT_S = 1.0
 MAX_IN_FLIGHT = CONNECTION_LIMIT
 FLUSH_RETRY_S = 1.0
 FLUSH_LINGER_S = 0.01
+BEAT_EVERY_S = 1.0
+DEAD_AFTER_S = 5.0  # a dispatcher silent this long is dead: its entries are taken over
+TAKEOVER_MIN_IDLE_MS = int((DEAD_AFTER_S - BEAT_EVERY_S) * 1000)
+RECLAIM_EVERY_S = 2.0
+LIVENESS_FORGET_S = 86400.0
 
 
 def reclaim_idle_s(settings: Settings) -> float:
@@ -62,13 +72,6 @@ def reclaim_idle_s(settings: Settings) -> float:
 class _Tracked:
     entry: StreamEntry
     remaining: int  # deliveries of this entry not yet settled
-
-
-@dataclass(slots=True)
-class _Routes:
-    version: int = -1
-    enabled: list[Subscription] = field(default_factory=list)
-    by_id: dict[str, Subscription] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -93,8 +96,10 @@ class Dispatcher:
         )
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._reclaim_ms = int(reclaim_after_s * 1000)
-        self._reclaim_every_s = min(5.0, reclaim_after_s / 2)
-        self._routes = _Routes()
+        self._reclaim_every_s = min(RECLAIM_EVERY_S, reclaim_after_s / 2)
+        self._liveness = Liveness(redis=store.redis, keys=store.keys, role="dispatcher")
+        self._routes = RoutingIndex()
+        self._fanout = 1  # deliveries per entry in the last batch: sizes the next read
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._slow: set[str] = set()  # subscriptions whose slots stayed busy too long
         self._tracked: dict[str, _Tracked] = {}
@@ -107,8 +112,10 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._store.stream.ensure_group()
+        await self._liveness.beat(self._consumer, now=time.time())
         log.info("dispatcher started", extra={"consumer": self._consumer})
-        flusher = asyncio.create_task(self._flush_forever())
+        flusher = self._start_flusher()
+        beater = asyncio.create_task(self._beat_forever())
         next_reclaim = 0.0
         try:
             while not stop.is_set():
@@ -130,26 +137,75 @@ class Dispatcher:
                         await asyncio.wait_for(stop.wait(), timeout=FLUSH_RETRY_S)
         finally:
             await self._drain()
-            self._closing = True
-            self._dirty.set()
-            try:
-                await asyncio.wait_for(flusher, timeout=10)
-            except TimeoutError:
-                log.warning("results not written in time; their entries will be reclaimed")
+            await self._stop_flusher(flusher)
+            beater.cancel()
+            if not self._tracked:  # else its beat goes stale and a peer takes them over
+                with contextlib.suppress(Exception):
+                    await self._liveness.forget([self._consumer])
             log.info("dispatcher stopped", extra={"unsettled_entries": len(self._tracked)})
 
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(BEAT_EVERY_S)
+            try:
+                await self._liveness.beat(self._consumer, now=time.time())
+            except Exception as exc:  # Redis down: the loop itself logs and retries
+                log.warning("dispatcher beat not written", extra={"error": str(exc)})
+
+    async def run_until_idle(self) -> int:
+        """Burst mode, for tests and one-shot runs: reclaim what is due, then read and deliver
+        until a read finds nothing new and nothing is in flight. Returns with every result
+        written (parked deliveries handed to the retry queue, entries ACKed); returns the
+        number of stream entries read. Unlike `run`, errors propagate."""
+        await self._store.stream.ensure_group()
+        await self._liveness.beat(self._consumer, now=time.time())
+        flusher = self._start_flusher()
+        read = 0
+        try:
+            await self._reclaim()
+            while True:
+                await self._wait_for_capacity(None)
+                entries = await self._store.stream.read(
+                    consumer=self._consumer, count=self._read_count(), block_ms=None
+                )
+                if entries:
+                    await self._dispatch(entries, reclaimed=False)
+                    read += len(entries)
+                    continue
+                if self._pending == 0:
+                    break
+                self._capacity.clear()
+                await self._capacity.wait()  # a batch of results was written
+        finally:
+            await self._stop_flusher(flusher)
+        return read
+
+    def _start_flusher(self) -> asyncio.Task[None]:
+        self._closing = False
+        return asyncio.create_task(self._flush_forever())
+
+    async def _stop_flusher(self, flusher: asyncio.Task[None]) -> None:
+        """Write what is buffered and stop the flusher."""
+        self._closing = True
+        self._dirty.set()
+        try:
+            await asyncio.wait_for(flusher, timeout=10)
+        except TimeoutError:
+            log.warning("results not written in time; their entries will be reclaimed")
+
     def _read_count(self) -> int:
-        fanout = max(1, len(self._routes.enabled))
+        fanout = max(1, self._fanout)
         return max(1, min(READ_COUNT, (MAX_IN_FLIGHT - self._pending) // fanout))
 
-    async def _wait_for_capacity(self, stop: asyncio.Event) -> None:
-        while self._pending >= MAX_IN_FLIGHT and not stop.is_set():
+    async def _wait_for_capacity(self, stop: asyncio.Event | None) -> None:
+        while self._pending >= MAX_IN_FLIGHT and not (stop is not None and stop.is_set()):
             self._capacity.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._capacity.wait(), timeout=1.0)
 
     async def _reclaim(self) -> None:
-        claimed = await self._store.stream.claim_stale(
+        claimed = await self._take_over_dead()
+        claimed += await self._store.stream.claim_stale(
             consumer=self._consumer, min_idle_ms=self._reclaim_ms, count=self._read_count()
         )
         claimed = [entry for entry in claimed if entry.id not in self._tracked]
@@ -159,6 +215,28 @@ class Dispatcher:
         forgotten = await self._store.stream.forget_idle_consumers(min_idle_ms=self._reclaim_ms)
         if forgotten:
             log.info("removed idle stream consumers", extra={"count": forgotten})
+        await self._liveness.prune(older_than=time.time() - LIVENESS_FORGET_S)
+
+    async def _take_over_dead(self) -> list[StreamEntry]:
+        """The entries of dispatchers silent for DEAD_AFTER_S (killed, or their host gone)."""
+        holders = await self._store.stream.holders()
+        holders.pop(self._consumer, None)
+        dead = await self._liveness.silent(list(holders), now=time.time(), after_s=DEAD_AFTER_S)
+        claimed: list[StreamEntry] = []
+        for holder in sorted(dead):
+            room = self._read_count() - len(claimed)
+            if room <= 0:
+                break
+            taken = await self._store.stream.claim_from(
+                holder, consumer=self._consumer, min_idle_ms=TAKEOVER_MIN_IDLE_MS, count=room
+            )
+            if taken:
+                log.info(
+                    "took over the entries of a dead dispatcher",
+                    extra={"dead_consumer": holder, "count": len(taken)},
+                )
+            claimed += taken
+        return claimed
 
     async def _dispatch(self, entries: list[StreamEntry], *, reclaimed: bool) -> None:
         event_ids = sorted({entry.event_id for entry in entries if entry.event_id})
@@ -168,6 +246,7 @@ class Dispatcher:
         already: dict[str, set[str]] = {}
         if reclaimed:
             already = await self._store.stream.settled_subscriptions([e.id for e in entries])
+        deliveries = 0
         for entry in entries:
             event = events.get(entry.event_id)
             targets = self._targets(entry, event) if event is not None else []
@@ -181,29 +260,36 @@ class Dispatcher:
                 continue
             self._tracked[entry.id] = tracked
             self._pending += len(targets)
+            deliveries += len(targets)
             for subscription in targets:
                 task = asyncio.create_task(self._deliver(tracked, event, subscription))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+        self._fanout = max(1, -(-deliveries // len(entries)))  # ceil
 
     async def _refresh_routes(self) -> None:
-        version = await self._store.subscriptions.version()
+        """Bring the routing index up to date: one round trip when nothing changed, and
+        only the changed subscriptions read otherwise (all of them on the first call)."""
+        subscriptions = self._store.subscriptions
+        if self._routes.version < 0:
+            version = await subscriptions.version()
+            self._routes.replace_all(await subscriptions.all(), version=version)
+            return
+        version, changed_ids = await subscriptions.changes_since(self._routes.version)
         if version == self._routes.version:
             return
-        subscriptions = await self._store.subscriptions.all()
-        self._routes = _Routes(
-            version=version,
-            enabled=[sub for sub in subscriptions if sub.enabled],
-            by_id={sub.id: sub for sub in subscriptions},
-        )
+        changed = await subscriptions.get_many(changed_ids)
+        found = {sub.id for sub in changed}
+        gone = [sub_id for sub_id in changed_ids if sub_id not in found]
+        self._routes.apply(gone, changed, version=version)
 
     def _targets(self, entry: StreamEntry, event: Event) -> list[Subscription]:
         if entry.subscription_id is not None:
-            sub = self._routes.by_id.get(entry.subscription_id)
+            sub = self._routes.get(entry.subscription_id)
             return [sub] if sub is not None and sub.enabled else []
         return [
             sub
-            for sub in self._routes.enabled
+            for sub in self._routes.candidates(event)
             if sub.matches(event) and (entry.is_explicit or sub.predates(event))
         ]
 

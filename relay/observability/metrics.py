@@ -3,8 +3,8 @@
 Set in the process that does the work (poller, dispatcher, retry worker, API pings) and merged
 by the API's `/metrics` with `role` and `instance` labels (see relay.telemetry), which also adds
 gauges read from Redis at scrape time: relay_stream_backlog, relay_stream_pending,
-relay_retry_queue_ready, relay_retry_queue_scheduled, relay_retry_queue_running,
-relay_retry_jobs_failed, relay_dead_letters, relay_role_instances and
+relay_retry_queue_ready, relay_retry_queue_scheduled, relay_retry_queue_rate_limited,
+relay_retry_queue_running, relay_retry_jobs_failed, relay_dead_letters, relay_role_instances and
 relay_source_cursor_lag_seconds (which replaces the poller's own value below: it keeps growing
 while no poller records anything, as a lag alert needs).
 """

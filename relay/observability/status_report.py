@@ -66,7 +66,8 @@ def render_text(status: RelayStatus) -> str:
         "QUEUES",
         f"  first attempts  waiting {q.stream_backlog}, in flight {q.stream_pending}",
         f"  retries         scheduled {q.retry_scheduled}, due {q.retry_ready}, "
-        f"running {q.retry_running}, crashed jobs {q.retry_failed}",
+        f"rate-limited {q.retry_rate_limited}, running {q.retry_running}, "
+        f"crashed jobs {q.retry_failed}",
         f"  dead letters    {q.dead_letters}",
         "",
         f"SOURCES ({len(status.sources)})",

@@ -216,6 +216,11 @@ class _Merged(Collector):
                 "Retries waiting for their time",
                 depths.retry_scheduled,
             ),
+            (
+                "relay_retry_queue_rate_limited",
+                "Retries due but held back by their subscription's concurrency limit",
+                depths.retry_rate_limited,
+            ),
             ("relay_retry_queue_running", "Retries a worker is running", depths.retry_running),
             (
                 "relay_retry_jobs_failed",

@@ -4,11 +4,18 @@ and readiness, `/metrics` and `relay status` read them back.
 `hb:{role}:{instance}` expires when the process stops beating; `instances` scores
 `role|instance` by its last beat and keeps it after a crash (readiness names the role), until
 a clean stop removes it or `forget_after_s` passes.
+
+Liveness is the fast beat of the roles that hold work (a dispatcher's stream entries, a retry
+worker's started jobs): `live:{role}` scores each holder by its last beat, about every second,
+so a live peer can tell in a few seconds that a holder died and take its work over, instead
+of waiting for that work's idle time or job timeout. A holder that never beat (an older
+release) is never judged dead here; the slow idle-time paths still cover it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 import redis
@@ -86,3 +93,67 @@ async def role_presence(
         )
         for role in sorted(newest)
     }
+
+
+def _silent(
+    names: Sequence[str], scores: Sequence[float | None], *, now: float, after_s: float
+) -> set[str]:
+    return {
+        name
+        for name, score in zip(names, scores, strict=True)
+        if score is not None and now - float(score) > after_s
+    }
+
+
+class Liveness:
+    """Fast beats of one role's work holders (async side: the dispatcher)."""
+
+    def __init__(self, *, redis: Redis, keys: Keys, role: str) -> None:
+        self._redis = redis
+        self._key = keys.liveness(role)
+
+    async def beat(self, holder: str, *, now: float) -> None:
+        await self._redis.zadd(self._key, {holder: now})
+
+    async def silent(self, holders: Sequence[str], *, now: float, after_s: float) -> set[str]:
+        """The holders whose last beat is older than `after_s` (never-beaten ones are not)."""
+        if not holders:
+            return set()
+        scores = await self._redis.zmscore(self._key, list(holders))
+        return _silent(holders, scores, now=now, after_s=after_s)
+
+    async def forget(self, holders: Iterable[str]) -> None:
+        names = list(holders)
+        if names:
+            await self._redis.zrem(self._key, *names)
+
+    async def prune(self, *, older_than: float) -> None:
+        """Drop holders whose last beat is older than `older_than` (long gone)."""
+        await self._redis.zremrangebyscore(self._key, "-inf", older_than)
+
+
+class SyncLiveness:
+    """Fast beats of one role's work holders (blocking side: the RQ retry worker)."""
+
+    def __init__(self, *, client: redis.Redis, keys: Keys, role: str) -> None:
+        self._client = client
+        self._key = keys.liveness(role)
+
+    def beat(self, holder: str, *, now: float) -> None:
+        self._client.zadd(self._key, {holder: now})
+
+    def silent(self, holders: Sequence[str], *, now: float, after_s: float) -> set[str]:
+        """The holders whose last beat is older than `after_s` (never-beaten ones are not)."""
+        if not holders:
+            return set()
+        scores = self._client.zmscore(self._key, list(holders))
+        return _silent(holders, scores, now=now, after_s=after_s)
+
+    def forget(self, holders: Iterable[str]) -> None:
+        names = list(holders)
+        if names:
+            self._client.zrem(self._key, *names)
+
+    def prune(self, *, older_than: float) -> None:
+        """Drop holders whose last beat is older than `older_than` (long gone)."""
+        self._client.zremrangebyscore(self._key, "-inf", older_than)

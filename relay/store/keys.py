@@ -98,6 +98,11 @@ class Keys:
     def subscriptions_version(self) -> str:
         return f"{self.prefix}subs:version"
 
+    @property
+    def subscription_changes(self) -> str:
+        """Subscription ids scored by the version of their latest change (routing caches)."""
+        return f"{self.prefix}subs:changes"
+
     def attempts(self, subscription_id: str) -> str:
         return f"{self.prefix}att:{subscription_id}"
 
@@ -116,11 +121,6 @@ class Keys:
         """The RQ queue name (RQ stores it as rq:queue:{name})."""
         return f"{self.prefix}retry"
 
-    def retry_lane(self, subscription_id: str) -> str:
-        """The RQ rate-limit group of a subscription's retries (RQ derives its own keys from
-        it), so at most `concurrency` of them run at once across every worker."""
-        return f"{self.prefix}sub:{subscription_id}"
-
     def heartbeat(self, role: str, instance: str) -> str:
         """A role instance's heartbeat with its metrics snapshot (expires when it dies)."""
         return f"{self.prefix}hb:{role}:{instance}"
@@ -136,6 +136,11 @@ class Keys:
     @property
     def heartbeats_pattern(self) -> str:
         return f"{self.prefix}hb:*"
+
+    def liveness(self, role: str) -> str:
+        """A role's instances (stream consumers, RQ workers) scored by their last fast beat,
+        so a dead one's work is taken over in seconds (heartbeats.py)."""
+        return f"{self.prefix}live:{role}"
 
     @property
     def memory_probe(self) -> str:
@@ -166,6 +171,19 @@ class Keys:
     def rq_started(self) -> str:
         """RQ's registry of retries running now (RQ 2+ calls it "wip")."""
         return f"rq:wip:{self.retry_queue}"
+
+    def rate_limit(self, subscription_id: str) -> str:
+        """The RQ rate-limit key one subscription's retries share (its concurrency cap)."""
+        return f"{self.prefix}sub:{subscription_id}"
+
+    def rq_rate_limited(self, rate_limit_key: str) -> str:
+        """RQ's set of retries held back by a rate limit: due, but its slots are taken."""
+        return f"rq:rl:{rate_limit_key}:rate_limited"
+
+    @property
+    def rq_rate_limits(self) -> str:
+        """RQ's index of rate-limit keys (every prefix's; ours start with `rate_limit`'s)."""
+        return "rq:rl-keys"
 
     @property
     def rq_failed(self) -> str:

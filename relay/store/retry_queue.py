@@ -118,7 +118,7 @@ class RetryQueue:
                     failure_ttl=FAILED_JOB_TTL_S,
                     retry=Retry(max=ABANDONED_JOB_RETRIES, interval=[1, 10, 60]),
                     rate_limit=RateLimit(
-                        key=self._keys.retry_lane(request.subscription_id),
+                        key=self._keys.rate_limit(request.subscription_id),
                         concurrency=self._concurrency,
                     ),
                     pipeline=pipe,

@@ -23,6 +23,7 @@ async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
         pipe.zcard(keys.rq_failed)
         replies = cast("list[int]", await pipe.execute())
     length, ready, scheduled, dead, running, failed = replies
+    limited = sum(len(ids) for ids in (await _rate_limited(redis, keys)).values())
     pending = 0
     try:
         groups = await redis.xinfo_groups(keys.stream)
@@ -39,7 +40,22 @@ async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
         dead_letters=int(dead),
         retry_running=int(running),
         retry_failed=int(failed),
+        retry_rate_limited=limited,
     )
+
+
+async def _rate_limited(redis: Redis, keys: Keys) -> dict[str, list[str]]:
+    """The retries RQ holds back per rate-limit key of this prefix (one per subscription):
+    due, but that subscription's slots are taken. Two round trips."""
+    members = cast("set[str]", await redis.smembers(keys.rq_rate_limits))
+    ours = sorted(m for m in members if m.startswith(keys.rate_limit("")))
+    if not ours:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in ours:
+            pipe.zrange(keys.rq_rate_limited(key), 0, -1)
+        rows = cast("list[list[str]]", await pipe.execute())
+    return dict(zip(ours, rows, strict=True))
 
 
 async def source_cursors(redis: Redis, keys: Keys) -> dict[str, int]:
@@ -59,7 +75,8 @@ async def source_cursors(redis: Redis, keys: Keys) -> dict[str, int]:
 
 
 async def queued_retries_by_subscription(redis: Redis, keys: Keys) -> dict[str, int]:
-    """Retry jobs per subscription: scheduled, due and running. Job ids end with
+    """Retry jobs per subscription: scheduled, due, held back by its rate limit, and
+    running. Job ids end with
     `-{event_id}-{subscription_id}-{attempt}` (RetryQueue.job_id), and the queue is this
     prefix's own, so every job in it is ours."""
     async with redis.pipeline(transaction=False) as pipe:
@@ -67,6 +84,7 @@ async def queued_retries_by_subscription(redis: Redis, keys: Keys) -> dict[str, 
         pipe.lrange(keys.rq_queue, 0, -1)
         pipe.zrange(keys.rq_started, 0, -1)
         groups = cast("list[list[str]]", await pipe.execute())
+    groups += list((await _rate_limited(redis, keys)).values())
     counts: Counter[str] = Counter()
     for job_id in (job_id for group in groups for job_id in group):
         parts = job_id.rsplit("-", 2)

@@ -86,8 +86,9 @@ class DeliveryStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, *, consumer: str, count: int, block_ms: int) -> list[StreamEntry]:
-        """New entries for this consumer, waiting up to `block_ms` for the first."""
+    async def read(self, *, consumer: str, count: int, block_ms: int | None) -> list[StreamEntry]:
+        """New entries for this consumer, waiting up to `block_ms` for the first (None: no
+        wait)."""
         reply = await self._redis.xreadgroup(
             DISPATCH_GROUP, consumer, {self._keys.stream: ">"}, count=count, block=block_ms
         )
@@ -117,6 +118,31 @@ class DeliveryStream:
             if cursor == "0-0":
                 break
         return claimed
+
+    async def holders(self) -> dict[str, int]:
+        """Consumers that hold unsettled entries, with how many; {} without a group."""
+        try:
+            rows = await self._redis.xinfo_consumers(self._keys.stream, DISPATCH_GROUP)
+        except ResponseError:  # no stream or no group yet
+            return {}
+        return {str(row["name"]): int(row["pending"]) for row in rows if int(row["pending"])}
+
+    async def claim_from(
+        self, holder: str, *, consumer: str, min_idle_ms: int, count: int
+    ) -> list[StreamEntry]:
+        """Take over up to `count` of the entries `holder` (a dead consumer) left unsettled,
+        those idle at least `min_idle_ms`: two peers taking over at once split them, since a
+        claim resets the idle time."""
+        pending = await self._redis.xpending_range(
+            self._keys.stream, DISPATCH_GROUP, min="-", max="+", count=count, consumername=holder
+        )
+        ids: list[str | bytes | int | memoryview[int]] = [row["message_id"] for row in pending]
+        if not ids:
+            return []
+        rows = await self._redis.xclaim(
+            self._keys.stream, DISPATCH_GROUP, consumer, min_idle_ms, ids
+        )
+        return _entries(cast("list[tuple[str, dict[str, str] | None]]", rows))
 
     async def forget_idle_consumers(self, *, min_idle_ms: int) -> int:
         """Remove consumers (dead dispatchers) that hold no entries and have been idle for

@@ -3,7 +3,9 @@
 Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets`
 (`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
 `description`, `headers`, `disabled_reason` as JSON. Every change bumps `subs:version`
-in the same transaction, so a reader that saw the new version reads the new data.
+in the same transaction and scores the subscription's id in `subs:changes` by that version
+(deleted ones stay there as tombstones), so a reader that saw the new version reads the new
+data, and a cache reads only what changed since its version (`changes_since`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
@@ -35,9 +38,12 @@ _DELETE_SCRIPT = """
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
-redis.call('INCR', KEYS[4])
+redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[4]), ARGV[1])
 return 1
 """
+
+# KEYS: version, changes; ARGV: subscription id. Run inside the change's MULTI.
+_BUMP_SCRIPT = "redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[1]), ARGV[1])"
 
 
 class SubscriptionStore:
@@ -74,7 +80,7 @@ class SubscriptionStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.subscription(subscription.id), mapping=_to_fields(subscription))
             pipe.zadd(keys.subscriptions, {subscription.id: seq})
-            pipe.incr(keys.subscriptions_version)
+            self._bump(pipe, subscription.id)
             await pipe.execute()
         return subscription
 
@@ -102,6 +108,20 @@ class SubscriptionStore:
         """A counter bumped by every change, so readers can cache `all()`."""
         value = cast("str | None", await self._redis.get(self._keys.subscriptions_version))
         return int(value or 0)
+
+    async def changes_since(self, version: int) -> tuple[int, list[str]]:
+        """The current version and the ids of subscriptions created, changed or deleted
+        after `version`; one round trip, O(log N + changes)."""
+        keys = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(keys.subscriptions_version)
+            pipe.zrangebyscore(keys.subscription_changes, f"({version}", "+inf")
+            current, ids = await pipe.execute()
+        return int(current or 0), list(ids)
+
+    async def get_many(self, ids: Sequence[str]) -> list[Subscription]:
+        """Subscriptions in the order asked, skipping any that do not exist; one round trip."""
+        return await self._get_many(ids)
 
     async def update(
         self,
@@ -147,6 +167,7 @@ class SubscriptionStore:
                 keys.subscriptions,
                 keys.attempts(subscription_id),
                 keys.subscriptions_version,
+                keys.subscription_changes,
             ],
             args=[subscription_id],
         )
@@ -184,11 +205,18 @@ class SubscriptionStore:
                     changed = change(_from_fields(subscription_id, fields))
                     pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
                     pipe.hset(key, mapping=_to_fields(changed))
-                    pipe.incr(self._keys.subscriptions_version)
+                    self._bump(pipe, subscription_id)
                     await pipe.execute()
                     return changed
                 except WatchError:
                     continue
+
+    def _bump(self, pipe: Pipeline, subscription_id: str) -> None:
+        """Queue the version bump and change record of one subscription on `pipe`."""
+        keys = self._keys
+        pipe.eval(
+            _BUMP_SCRIPT, 2, keys.subscriptions_version, keys.subscription_changes, subscription_id
+        )
 
     async def _get_many(self, ids: Sequence[str]) -> list[Subscription]:
         """Subscriptions in the order asked, skipping any deleted meanwhile; one round trip."""

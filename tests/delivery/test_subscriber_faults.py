@@ -4,21 +4,22 @@ single-attempt tests in test_delivery.py cannot show."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
+from relay.delivery.dispatcher import Dispatcher
 from relay.settings import Settings
 from relay.store import Store
 from tests.delivery.test_dispatcher import (  # noqa: F401 (fixtures)
     add_events,
     attempts_of,
     dispatcher,
-    retry_workers,
+    retries_until,
     store,
     subscribe,
 )
-from tests.support import Receiver, wait_until
+from tests.support import Receiver
 
 
 @pytest.mark.parametrize("retry_after", ["2", "date"])
@@ -27,7 +28,7 @@ async def test_429_retry_after_is_honoured_by_the_retry_queue(
     settings: Settings,
     store: Store,  # noqa: F811
     serve_app: Callable[..., str],
-    dispatcher: Callable[..., None],  # noqa: F811
+    dispatcher: Callable[..., Awaitable[Dispatcher]],  # noqa: F811
 ) -> None:
     # The schedule says retry after 0.2 s; the subscriber asks for 2 s.
     value = retry_after
@@ -35,10 +36,11 @@ async def test_429_retry_after_is_honoured_by_the_retry_queue(
         value = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3))
     receiver = Receiver(statuses=[429], headers={"Retry-After": value})
     subscription = await subscribe(store, serve_app(receiver.app()), receiver)
-    dispatcher()
     (event,) = await add_events(store, 1)
-    with retry_workers(settings):
-        await wait_until(lambda: len(receiver.received) >= 2, what="the retry", timeout_s=30)
+    await (await dispatcher()).run_until_idle()
+    await retries_until(
+        settings, lambda: len(receiver.received) >= 2, what="the retry", timeout_s=30
+    )
 
     first, second = receiver.received[:2]
     assert second.at - first.at >= 1.9  # not the schedule's 0.2 s

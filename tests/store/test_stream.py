@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import redis.asyncio
 
 from relay.store.keys import DISPATCH_GROUP, Keys
 from relay.store.stream import DeliveryStream
+from tests.support import wait_until
 
 
 async def consumer_names(aredis: redis.asyncio.Redis, keys: Keys) -> set[str]:
@@ -26,8 +25,30 @@ async def test_idle_consumers_without_entries_are_forgotten_and_holders_are_kept
     done = await queue.read(consumer="finished", count=1, block_ms=10)
     await queue.settle(done=[e.id for e in done], partial={}, keep_s=60)
     await queue.read(consumer="holding", count=1, block_ms=10)  # left unsettled
-    await asyncio.sleep(0.05)
 
     assert await queue.forget_idle_consumers(min_idle_ms=60_000) == 0  # not idle long enough
-    assert await queue.forget_idle_consumers(min_idle_ms=20) == 1
+
+    async def forgot_one() -> bool:
+        return await queue.forget_idle_consumers(min_idle_ms=20) == 1
+
+    await wait_until(forgot_one, what="the finished consumer idle for 20 ms and forgotten")
     assert await consumer_names(aredis, keys) == {"holding"}
+
+
+async def test_a_dead_holders_entries_are_taken_over_once(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    stream = DeliveryStream(redis=aredis, keys=keys)
+    assert await stream.holders() == {}  # no group yet
+    await stream.ensure_group()
+    await stream.publish("evt_a")
+    await stream.publish("evt_b")
+    held = await stream.read(consumer="dead", count=10, block_ms=None)
+    assert await stream.holders() == {"dead": 2}
+
+    taken = await stream.claim_from("dead", consumer="alive", min_idle_ms=0, count=10)
+    late = await stream.claim_from("alive", consumer="other", min_idle_ms=60_000, count=10)
+
+    assert [e.event_id for e in taken] == [e.event_id for e in held] == ["evt_a", "evt_b"]
+    assert late == []  # just claimed: not idle, so a racing peer gets none of them
+    assert await stream.holders() == {"alive": 2}

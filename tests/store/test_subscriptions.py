@@ -262,3 +262,23 @@ async def test_a_change_racing_a_delete_does_not_resurrect_it(
     assert results[0] is None
     assert all(r is None or isinstance(r, (Subscription, NotFound)) for r in results)
     assert await aredis.exists(keys.subscription(sub.id)) == 0
+
+
+async def test_changes_since_names_what_was_created_changed_or_deleted_after_a_version(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    store = SubscriptionStore(redis=aredis, keys=keys)
+    kept, changed, deleted = await _create(store), await _create(store), await _create(store)
+    version, ids = await store.changes_since(0)
+    assert (version, sorted(ids)) == (3, sorted([kept.id, changed.id, deleted.id]))
+
+    await store.update(changed.id, description="new")
+    await store.delete(deleted.id)
+    added = await _create(store)
+    version, ids = await store.changes_since(3)
+
+    assert (version, sorted(ids)) == (6, sorted([changed.id, deleted.id, added.id]))
+    assert await store.changes_since(6) == (6, [])
+    assert [s.id for s in await store.get_many(ids)] == [
+        i for i in ids if i != deleted.id
+    ]  # the deleted one is a tombstone: named, not found
