@@ -41,6 +41,10 @@ class Settings:
     subscriber_concurrency: int = 16
     attempts_kept: int = 1000
     demo_secret: str | None = None  # `relay dev` hands the demo receiver its secret
+    runtime_dir: str | None = None  # XDG_RUNTIME_DIR: where `relay dev` publishes its state
+    # The variables given a non-blank value, so `relay dev` can tell a chosen value from a
+    # default (a chosen port that is taken is an error; a default one moves).
+    given: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +71,12 @@ class Settings:
             subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
             attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
             demo_secret=env.get("RELAY_DEMO_SECRET") or None,
+            runtime_dir=env.get("XDG_RUNTIME_DIR") or None,
+            given=frozenset(
+                name
+                for name, value in env.items()
+                if name.startswith(("RELAY_", "MC5_", "REDIS_")) and value.strip()
+            ),
         )
 
     def replace(self, **changes: object) -> Settings:
