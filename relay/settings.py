@@ -53,6 +53,10 @@ class Settings:
     mc5_deadline_s: float = 30.0
     poll_concurrency: int = 64
     poll_max_pages_per_s: float = 5.0
+    runtime_dir: str | None = None  # XDG_RUNTIME_DIR: where `relay dev` publishes its state
+    # The variables given a non-blank value, so `relay dev` can tell a chosen value from a
+    # default (a chosen port that is taken is an error; a default one moves).
+    given: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +92,12 @@ class Settings:
             mc5_deadline_s=_float(env, "RELAY_MC5_DEADLINE", 30.0, low=1.0),
             poll_concurrency=_int(env, "RELAY_POLL_CONCURRENCY", 64, low=1, high=1000),
             poll_max_pages_per_s=_float(env, "RELAY_POLL_MAX_PAGES_PER_S", 5.0, low=0.1),
+            runtime_dir=env.get("XDG_RUNTIME_DIR") or None,
+            given=frozenset(
+                name
+                for name, value in env.items()
+                if name.startswith(("RELAY_", "MC5_", "REDIS_")) and value.strip()
+            ),
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -21,6 +21,7 @@ from relay.observability.telemetry import HeartbeatPublisher
 from relay.settings import Settings
 from relay.store.connection import check_redis, require_safe_eviction_policy
 from relay.store.keys import Keys
+from workers.dev_state import FoundDev, running_devs, state_dir
 from workers.supervisor import ROLES
 
 log = logging.getLogger("relay.cli")
@@ -56,8 +57,17 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(role, help=text).set_defaults(handler=_role, role=role)
     dev = commands.add_parser("dev", help="everything, with embedded Redis, simulator and receiver")
     dev.add_argument("--rate", type=float, default=0.5, help="simulated messages per second")
-    dev.add_argument("--simulator-port", type=int, default=8090)
-    dev.add_argument("--receiver-port", type=int, default=8070)
+    dev.add_argument(
+        "--simulator-port", type=int, help="default 8090, or a free one if taken; 0: any free"
+    )
+    dev.add_argument(
+        "--receiver-port", type=int, help="default 8070, or a free one if taken; 0: any free"
+    )
+    dev.add_argument(
+        "--env",
+        action="store_true",
+        help="print `export` lines for the running relay dev (URLs, token, Redis) and exit",
+    )
     dev.add_argument(
         "--verbose",
         action="store_true",
@@ -150,8 +160,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from workers.dev import run_dev
+    from workers.dev import env_lines, run_dev
 
+    if args.env:
+        print(env_lines(_running_dev(Settings.from_env()).state))
+        return 0
     settings = Settings.from_env()
     configure_logging(role="dev", level=settings.log_level if args.verbose else "WARNING")
     return run_dev(
@@ -181,9 +194,31 @@ def _simulate(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from relay.observability.status_report import read_status, render_json, render_text
 
-    status = read_status(Settings.from_env())
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        found = _running_dev(settings)
+        settings = settings.replace(
+            redis_url=found.state.redis_url, key_prefix=found.state.key_prefix
+        )
+        print(
+            f"relay status: reading the relay dev of pid {found.state.pid} "
+            f"(REDIS_URL unset; found {found.path})",
+            file=sys.stderr,
+        )
+    status = read_status(settings)
     print(render_json(status) if args.json else render_text(status))
     return 0
+
+
+def _running_dev(settings: Settings) -> FoundDev:
+    """The newest running `relay dev` of this user; ConfigError when there is none."""
+    found = running_devs(settings.runtime_dir)
+    if not found:
+        raise ConfigError(
+            "REDIS_URL is required (e.g. redis://127.0.0.1:6379/0), and no running relay dev "
+            f"was found in {state_dir(settings.runtime_dir)}"
+        )
+    return found[0]
 
 
 def _demo_receiver(args: argparse.Namespace) -> int:

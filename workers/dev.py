@@ -2,49 +2,147 @@
 
 Starts an embedded Redis when REDIS_URL is unset, the MC5 simulator generating messages, a
 demo receiver that verifies and prints each webhook, and every relay role; subscribes the
-receiver and points a source at the simulator; prints the admin URL, token and a curl line.
+receiver and points a source at the simulator; prints the URLs, the Redis URL and prefix and
+the admin token, and publishes them for `relay status` and `relay dev --env`
+(workers.dev_state).
+
+Ports: a port left at its default moves to a free one when taken (the banner says so); a port
+asked for explicitly (flag or RELAY_API_PORT) that is taken is a configuration error naming
+the flag, and 0 means any free port. Two `relay dev` therefore run side by side, each with its
+own embedded Redis; on a shared REDIS_URL a second one with the same RELAY_KEY_PREFIX is
+refused, since both would deliver each other's events.
+
+Unless `--verbose`, the roles' warnings and errors are shown as one short line each (their
+stderr goes through `human_line`), and the roles' retries default to 1, 2, 4 s so a failing
+endpoint shows its retries and dead letter within seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import secrets
+import shlex
+import signal
+import socket
 import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any
 
+from relay.core.errors import ConfigError
 from relay.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo
 from relay.settings import Settings
-from relay.store.connection import check_redis, embedded_redis
+from relay.store.connection import check_redis, embedded_redis, redact_url
+from workers.dev_state import DevState, published, running_devs
 from workers.supervisor import ROLES, ChildSpec, Supervisor, role_spec
+
+DEFAULT_SIMULATOR_PORT = 8090
+DEFAULT_RECEIVER_PORT = 8070
+DEV_RETRY_SCHEDULE = "1,2,4"
+_HIDDEN_LOG_KEYS = ("time", "level", "role", "logger", "event", "traceback")
+_MAX_VALUE_CHARS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """A port to listen on, and why it is not the one asked for (None when it is)."""
+
+    number: int
+    moved_from: int | None = None
+
+
+def choose_port(host: str, *, asked: int | None, default: int, flag: str) -> Port:
+    """`asked` when free (ConfigError naming `flag` when taken; 0 is any free port), else
+    `default` when free, else any free port."""
+    if asked == 0:
+        return Port(_any_free_port(host))
+    if asked is not None:
+        if not _is_free(host, asked):
+            raise ConfigError(
+                f"port {asked} on {host} is already in use (another relay dev?): "
+                f"choose another with {flag}, or {flag} 0 for any free port"
+            )
+        return Port(asked)
+    if _is_free(host, default):
+        return Port(default)
+    return Port(_any_free_port(host), moved_from=default)
+
+
+def _is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _any_free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def run_dev(
     settings: Settings,
     *,
     rate: float,
-    simulator_port: int,
-    receiver_port: int,
+    simulator_port: int | None = None,
+    receiver_port: int | None = None,
     verbose: bool = False,
 ) -> int:
-    """Run everything until Ctrl-C; returns the exit status. The children log warnings and
-    errors only, so the verified webhooks stand out, unless `verbose`."""
+    """Run everything until Ctrl-C (or SIGTERM); returns the exit status. Raises ConfigError
+    for a taken port or a REDIS_URL and prefix another `relay dev` already uses."""
+    host = settings.api_host
+    api = choose_port(
+        host,
+        asked=settings.api_port if "RELAY_API_PORT" in settings.given else None,
+        default=settings.api_port,
+        flag="RELAY_API_PORT",
+    )
+    simulator = choose_port(
+        "127.0.0.1", asked=simulator_port, default=DEFAULT_SIMULATOR_PORT, flag="--simulator-port"
+    )
+    receiver = choose_port(
+        "127.0.0.1", asked=receiver_port, default=DEFAULT_RECEIVER_PORT, flag="--receiver-port"
+    )
+    if settings.redis_url:
+        _refuse_shared_prefix(settings)
+    schedule = (
+        ",".join(f"{delay_s:g}" for delay_s in settings.retry_schedule_s)
+        if "RELAY_RETRY_SCHEDULE" in settings.given
+        else DEV_RETRY_SCHEDULE
+    )
+    embedded = not settings.redis_url
     with contextlib.ExitStack() as stack:
         redis_url = settings.redis_url or stack.enter_context(embedded_redis())
         check_redis(redis_url)
         if settings.admin_tokens:
             settings.require_admin_tokens()  # a weak token fails here, not in every child
         token = settings.admin_tokens[0] if settings.admin_tokens else secrets.token_urlsafe(24)
-        settings = settings.replace(redis_url=redis_url, allow_private_targets=True)
-        simulator_url = f"http://127.0.0.1:{simulator_port}"
-        receiver_url = f"http://127.0.0.1:{receiver_port}/"
+        settings = settings.replace(
+            redis_url=redis_url, allow_private_targets=True, api_port=api.number
+        )
+        simulator_url = f"http://127.0.0.1:{simulator.number}"
+        receiver_url = f"http://127.0.0.1:{receiver.number}/"
         secret = asyncio.run(
             seed_demo(settings, simulator_url=simulator_url, receiver_url=receiver_url)
         )
         env = {
             "REDIS_URL": redis_url,
+            "RELAY_KEY_PREFIX": settings.key_prefix,
             "RELAY_ADMIN_TOKEN": ",".join(settings.admin_tokens or (token,)),
+            "RELAY_API_PORT": str(api.number),
             "RELAY_ALLOW_PRIVATE_TARGETS": "true",
             "RELAY_ALLOW_WEAK_TOKENS": "true" if settings.allow_weak_tokens else "false",
+            "RELAY_RETRY_SCHEDULE": schedule,
             "RELAY_DEMO_SECRET": secret,
             "RELAY_LOG_LEVEL": settings.log_level if verbose else "WARNING",
         }
@@ -58,7 +156,7 @@ def run_dev(
                     "workers.cli",
                     "simulate",
                     "--port",
-                    str(simulator_port),
+                    str(simulator.number),
                     "--rate",
                     str(rate),
                     "--account",
@@ -68,29 +166,170 @@ def run_dev(
             ),
             ChildSpec(
                 "demo-receiver",
-                [python, "-m", "workers.cli", "demo-receiver", "--port", str(receiver_port)],
+                [python, "-m", "workers.cli", "demo-receiver", "--port", str(receiver.number)],
                 env,
             ),
             *(role_spec(role, env) for role in ROLES),
         ]
-        _print_banner(settings, token=token, simulator_url=simulator_url, receiver_url=receiver_url)
-        return Supervisor(children, grace_s=settings.delivery_timeout_s + 5).run()
+        api_url = f"http://{host}:{api.number}"
+        state = DevState(
+            pid=os.getpid(),
+            started_at=time.time(),
+            redis_url=redis_url,
+            key_prefix=settings.key_prefix,
+            api_url=api_url,
+            token=token,
+            simulator_url=simulator_url,
+            receiver_url=receiver_url,
+        )
+        state_path = stack.enter_context(published(state, settings.runtime_dir))
+        if not verbose:
+            stack.enter_context(_human_stderr())
+        _print_banner(
+            state,
+            embedded=embedded,
+            ports={"admin API": api, "MC5 simulator": simulator, "demo receiver": receiver},
+            schedule=schedule,
+            state_path=str(state_path),
+        )
+        return _supervise(children, grace_s=settings.delivery_timeout_s + 5)
     return 0
 
 
-def _print_banner(settings: Settings, *, token: str, simulator_url: str, receiver_url: str) -> None:
-    api = f"http://{settings.api_host}:{settings.api_port}"
+def _refuse_shared_prefix(settings: Settings) -> None:
+    for other in running_devs(settings.runtime_dir):
+        if (other.state.redis_url, other.state.key_prefix) == (
+            settings.redis_url,
+            settings.key_prefix,
+        ):
+            raise ConfigError(
+                f"relay dev (pid {other.state.pid}) already uses REDIS_URL="
+                f"{redact_url(other.state.redis_url)} with RELAY_KEY_PREFIX="
+                f"{other.state.key_prefix}: set another RELAY_KEY_PREFIX, or unset REDIS_URL "
+                "for an embedded Redis of its own"
+            )
+
+
+def _supervise(children: list[ChildSpec], *, grace_s: float) -> int:
+    """Run the children until SIGINT/SIGTERM, saying when the stop begins and ends."""
+    supervisor = Supervisor(children, grace_s=grace_s)
+    asked_at: list[float] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if not asked_at:
+            asked_at.append(time.monotonic())
+            print("\nstopping… (every role finishes what it is doing)", flush=True)
+        supervisor.request_stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = supervisor.run(handle_signals=False)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    took = f" in {time.monotonic() - asked_at[0]:.1f} s" if asked_at else ""
+    print(f"stopped{took}", flush=True)
+    return code
+
+
+def _print_banner(
+    state: DevState,
+    *,
+    embedded: bool,
+    ports: Mapping[str, Port],
+    schedule: str,
+    state_path: str,
+) -> None:
+    api = state.api_url
+    redis_note = "embedded" if embedded else "from REDIS_URL"
+    moved = [
+        f"  note: port {port.moved_from} was taken, so the {name} is on {port.number}"
+        for name, port in ports.items()
+        if port.moved_from is not None
+    ]
+    retries = ", ".join(schedule.split(","))
     print(
         f"""
 relay dev is starting (Ctrl-C stops everything)
   admin API      {api}   (OpenAPI: {api}/openapi.yaml)
   web console    {api}/ui/   (log in with the admin token)
-  admin token    {token}
-  MC5 simulator  {simulator_url}   (source {DEMO_USERNAME})
-  demo receiver  {receiver_url}   (subscribed; prints each verified webhook below)
-
-try:
-  curl -s -H 'Authorization: Bearer {token}' {api}/v1/events?limit=3
+  admin token    {state.token}
+  Redis          {redact_url(state.redis_url)}   ({redis_note}, key prefix {state.key_prefix})
+  MC5 simulator  {state.simulator_url}   (source {DEMO_USERNAME})
+  demo receiver  {state.receiver_url}   (subscribed; prints each verified webhook below)
+  retries        after {retries} s (RELAY_RETRY_SCHEDULE)
+{chr(10).join(moved)}
+In another shell, `relay status` finds this dev by itself, and
+  eval "$(.venv/bin/relay dev --env)"
+sets RELAY_API, TOKEN, REDIS_URL, RELAY_KEY_PREFIX, SIMULATOR_URL and RECEIVER_URL
+(all written to {state_path}). Try:
+  curl -s -H "Authorization: Bearer $TOKEN" "$RELAY_API/v1/events?limit=3"
 """,
         flush=True,
     )
+
+
+def env_lines(state: DevState) -> str:
+    """Shell `export` lines for a running dev (`relay dev --env`)."""
+    values = {
+        "RELAY_API": state.api_url,
+        "TOKEN": state.token,
+        "REDIS_URL": state.redis_url,
+        "RELAY_KEY_PREFIX": state.key_prefix,
+        "SIMULATOR_URL": state.simulator_url,
+        "RECEIVER_URL": state.receiver_url.rstrip("/"),
+    }
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
+
+
+def human_line(raw: str) -> str:
+    """One JSON log line as `[level] role: event  (key=value ...)`; anything else unchanged.
+    The traceback is left out (`--verbose` shows it), long values are cut."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(entry, dict) or "event" not in entry:
+        return raw
+    context = " ".join(
+        f"{key}={_short(value)}"
+        for key, value in entry.items()
+        if key not in _HIDDEN_LOG_KEYS and value is not None
+    )
+    line = f"[{entry.get('level', 'log')}] {entry.get('role') or '-'}: {entry['event']}"
+    return f"{line}  ({context})" if context else line
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[: _MAX_VALUE_CHARS - 1] + "…"
+    return json.dumps(text, ensure_ascii=False) if " " in text or not text else text
+
+
+@contextlib.contextmanager
+def _human_stderr() -> Iterator[None]:
+    """Send this process's stderr, and so every child's, through `human_line`."""
+    read_fd, write_fd = os.pipe()
+    saved = os.dup(2)
+    out = os.fdopen(saved, "w", buffering=1, closefd=False)
+    sys.stderr.flush()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    thread = threading.Thread(target=_pump, args=(os.fdopen(read_fd), out), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes this process's write end: the pump ends with the children
+        thread.join(timeout=2)
+        out.close()
+        os.close(saved)
+
+
+def _pump(lines: IO[str], out: IO[str]) -> None:
+    with lines:
+        for raw in lines:
+            out.write(human_line(raw.rstrip("\n")) + "\n")

@@ -89,7 +89,7 @@ class SurvivingRetryWorker(RetryWorker):
 
     def run_maintenance_tasks(self) -> None:
         try:
-            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+            super().run_maintenance_tasks()
         except redis.RedisError as exc:
             log.warning("worker maintenance failed; retrying", extra={"error": str(exc)})
 
