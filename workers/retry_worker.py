@@ -7,7 +7,7 @@ import os
 
 from rq import Queue
 
-from relay.delivery.jobs import JobContext
+from relay.delivery.jobs import JobContext, JobRunner
 from relay.delivery.retry_worker import MAINTENANCE_INTERVAL_S, WORKER_TTL_S, RetryWorker
 from relay.processes import die_with_parent
 from relay.settings import Settings
@@ -23,12 +23,13 @@ def run_retry_worker(
     """Work the retry queue until SIGTERM/SIGINT (or, with `burst`, until it is empty; due
     scheduled retries are moved to the queue first)."""
     client = sync_redis(settings.require_redis_url())
+    runner = JobRunner(settings, client)  # one loop, Redis client and HTTP pool for all jobs
     try:
         queue = Queue(Keys(settings.key_prefix).retry_queue, connection=client)
         worker = RetryWorker(
             [queue],
             connection=client,
-            context=JobContext(settings=settings, rq_redis=client),
+            context=JobContext(settings=settings, rq_redis=client, runner=runner),
             maintenance_interval=maintenance_interval_s,
             worker_ttl=WORKER_TTL_S,
             log_job_description=False,
@@ -38,7 +39,10 @@ def run_retry_worker(
         log.info("retry worker started", extra={"queue": queue.name, "burst": burst})
         worker.work(burst=burst, with_scheduler=True, logging_level=None)
     finally:
-        client.close()
+        try:
+            runner.close()
+        finally:
+            client.close()
 
 
 _at_fork_hooked = False
