@@ -32,10 +32,11 @@ from bench.receiver_client import ReceiverClient
 from bench.redis_server import private_redis
 from bench.report import build_rows, format_markdown, format_table, write_json
 from bench.routing import run_routing
+from bench.storm import run_storm
 from bench.throughput import run_limit, run_naive, run_relay_backlog
 from bench.upstream import Upstream, start_simulator
 
-SCENARIOS = ("throughput", "scaleout", "latency", "isolation", "memory", "routing")
+SCENARIOS = ("throughput", "scaleout", "latency", "isolation", "memory", "routing", "storm")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -80,6 +81,7 @@ def main() -> None:
         "poll_interval_s": 1.0,
         "routing_subscriptions": [10, 1_000, 10_000],
         "routing_events": 2_000 if args.quick else 5_000,
+        "storm_messages": 2_000 if args.quick else 20_000,
     }
     suffix = "-quick" if args.quick else ("-partial" if only else "")
     output = args.output or RESULTS_DIR / f"{datetime.date.today().isoformat()}{suffix}.json"
@@ -211,6 +213,8 @@ async def _scenarios(
                 ctx, counts=options["routing_subscriptions"], events=options["routing_events"]
             ),
         )
+    if "storm" in chosen:
+        await step("storm", lambda: run_storm(ctx, n=options["storm_messages"]))
 
 
 if __name__ == "__main__":

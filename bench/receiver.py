@@ -1,14 +1,16 @@
 """The fast receiver: a raw ASGI app on uvicorn with httptools, run in its own process.
 
 Every POST is answered 200 at once, except under `/hang`, which never answers (the
-connection stays open until the client gives up). It counts deliveries and records the
+connection stays open until the client gives up), and under `/down`, answered 503 (and not
+recorded) until `POST /_bench/up`. It counts deliveries and records the
 arrival time of each (webhook-id, path), plus one sample request per path so the bench can
 check the signatures afterwards. Control routes (JSON):
 
     GET  /_bench/stats     {"total", "duplicates", "per_path": {path: n}}
     GET  /_bench/arrivals  {"arrivals": {path: {webhook_id: epoch_s}}, "documents": {id: doc}}
     GET  /_bench/samples   {path: {"headers": {...}, "body": str}}
-    POST /_bench/reset     forget everything
+    POST /_bench/up        `/down` paths answer 200 from now on
+    POST /_bench/reset     forget everything (and `/down` is down again)
 
 Run: `python -m bench.receiver --port P`.
 """
@@ -42,6 +44,7 @@ class Receiver:
         self.arrivals: dict[str, dict[str, float]] = {}
         self.bodies: dict[str, bytes] = {}  # first body per webhook-id, parsed only on dump
         self.samples: dict[str, dict[str, object]] = {}
+        self.down = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -55,6 +58,9 @@ class Receiver:
         now = time.time()
         if path.startswith("/hang"):
             await _wait_for_disconnect(receive)
+            return
+        if self.down and path.startswith("/down"):
+            await _respond(send, 503, b"")
             return
         webhook_id = ""
         for name, value in scope["headers"]:
@@ -89,6 +95,9 @@ class Receiver:
             payload = {"arrivals": self.arrivals, "documents": self._documents()}
         elif path == "/_bench/samples":
             payload = self.samples
+        elif path == "/_bench/up" and scope["method"] == "POST":
+            self.down = False
+            payload = {"ok": True}
         elif path == "/_bench/reset" and scope["method"] == "POST":
             self.reset()
             payload = {"ok": True}

@@ -30,6 +30,10 @@ class ReceiverClient:
     async def reset(self) -> None:
         (await self._client.post("/_bench/reset")).raise_for_status()
 
+    async def up(self) -> None:
+        """`/down` paths answer 200 from now on."""
+        (await self._client.post("/_bench/up")).raise_for_status()
+
     async def stats(self) -> dict[str, Any]:
         response = await self._client.get("/_bench/stats")
         response.raise_for_status()

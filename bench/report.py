@@ -16,6 +16,7 @@ ISOLATION_TARGET_RATIO = 1.10
 LATENCY_MARGIN_MS = 250.0
 END_TO_END_TARGET_RATIO = 0.75
 ROUTING_TARGET_RATIO = 0.90
+RETRY_DRAIN_TARGET_RATIO = 0.50
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,28 @@ def build_rows(scenarios: dict[str, Any]) -> list[Row]:
         ratio = scale["rate_per_s"] / relay["rate_per_s"]
         rows.append(Row("scale-out", "2 / 1 dispatchers", f"{ratio:.2f}", "reported"))
     rows += _routing_rows(scenarios.get("routing") or [])
+    rows += _storm_rows(scenarios.get("storm"))
+    return rows
+
+
+def _storm_rows(storm: dict[str, Any] | None) -> list[Row]:
+    """Retry drain after a subscriber comes back, beside the first attempts of the same run."""
+    if not storm:
+        return []
+    size = f"{storm['messages']:,} retries, {storm['workers']} worker(s)"
+    rows = [
+        Row(
+            "storm",
+            "first attempts to the healthy subscriber",
+            _rate(storm["first_attempt_rate_per_s"]),
+        ),
+        Row("storm", f"retry drain after recovery, {size}", _rate(storm["retry_drain_rate_per_s"])),
+    ]
+    if storm["first_attempt_rate_per_s"]:
+        ratio = storm["retry_drain_rate_per_s"] / storm["first_attempt_rate_per_s"]
+        target = f">= {RETRY_DRAIN_TARGET_RATIO:.2f}"
+        met = ratio >= RETRY_DRAIN_TARGET_RATIO
+        rows.append(Row("storm", "retry drain / first attempts", f"{ratio:.2f}", target, met))
     return rows
 
 

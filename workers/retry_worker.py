@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from rq import Queue
 
-from relay.delivery.jobs import JobContext
+from relay.delivery.jobs import JobContext, JobRunner
 from relay.delivery.retry_worker import MAINTENANCE_INTERVAL_S, WORKER_TTL_S, RetryWorker
 from relay.processes import die_with_parent
 from relay.settings import Settings
@@ -36,6 +36,7 @@ def run_retry_worker(
     """Work the retry queue until SIGTERM/SIGINT (or, with `burst`, until it is empty; due
     scheduled retries are moved to the queue first)."""
     client = sync_redis(settings.require_redis_url())
+    runner = JobRunner(settings, client)  # one loop, Redis client and HTTP pool for all jobs
     keys = Keys(settings.key_prefix)
     try:
         queue = Queue(keys.retry_queue, connection=client)
@@ -44,7 +45,7 @@ def run_retry_worker(
             return SurvivingRetryWorker(
                 [queue],
                 connection=client,
-                context=JobContext(settings=settings, rq_redis=client),
+                context=JobContext(settings=settings, rq_redis=client, runner=runner),
                 keys=keys,
                 maintenance_interval=maintenance_interval_s,
                 worker_ttl=WORKER_TTL_S,
@@ -59,7 +60,10 @@ def run_retry_worker(
         else:
             _work_until_stopped(new_worker)
     finally:
-        client.close()
+        try:
+            runner.close()
+        finally:
+            client.close()
 
 
 REDIS_BACKOFF_MAX_S = 30.0

@@ -8,6 +8,7 @@ if the supervisor itself dies (`kill -9`), so no role outlives it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -37,6 +38,7 @@ ROLES = {
 }
 RESTART_DELAY_MAX_S = 30.0
 HEALTHY_AFTER_S = 60.0
+MAX_RETRY_WORKERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,13 @@ def role_spec(role: str, env: Mapping[str, str] | None = None) -> ChildSpec:
     return ChildSpec(role, [sys.executable, "-m", "workers.cli", role], dict(env or {}))
 
 
+def retry_worker_count(cpus: int | None) -> int:
+    """Retry workers for `relay run`: one per two cores, 1 to MAX_RETRY_WORKERS. A worker runs
+    one job at a time, so a second one keeps retries moving while a hanging subscriber holds
+    a worker; more than the cores would only contend with the other roles."""
+    return max(1, min(MAX_RETRY_WORKERS, (cpus or 1) // 2))
+
+
 def run_all(settings: Settings) -> int:
     """`relay run`: check Redis, then supervise every role until signalled (the poller creates
     the default source)."""
@@ -66,6 +75,10 @@ def run_all(settings: Settings) -> int:
             "run Redis with appendonly yes in production"
         )
     roles = [role_spec(role) for role in ROLES]
+    roles += [
+        dataclasses.replace(role_spec("worker"), name=f"worker-{n}")
+        for n in range(2, retry_worker_count(os.cpu_count()) + 1)
+    ]
     return Supervisor(roles, grace_s=settings.delivery_timeout_s + 10).run()
 
 

@@ -1,7 +1,9 @@
 """The RQ retry job. Jobs carry ids only; each run reloads the event and the subscription.
 
-The worker (workers/retry_worker.py) hands its settings and Redis client to the jobs it runs
-with `job_context`; a job run by a plain `rq worker` builds them from the environment.
+The worker (workers/retry_worker.py) hands its settings, Redis client and `JobRunner` to the
+jobs it runs with `job_context`: the runner keeps one event loop, one async Redis client and
+one pooled HTTP session for every job of the process, so a retry costs what a first attempt
+does. A job run by a plain `rq worker` builds all of them from the environment, per job.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import contextvars
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis
+from redis.asyncio import Redis
 
 from relay.core.errors import NotFound
 from relay.core.retry import RetryPolicy
@@ -28,12 +32,72 @@ from relay.store.keys import Keys
 from relay.store.retry_queue import RetryQueue, RetryRequest
 
 log = logging.getLogger("relay.jobs")
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class JobResources:
+    """What an attempt needs, built once per event loop."""
+
+    client: Redis
+    store: Store
+    outcomes: OutcomeHandler
+    deliverer: Deliverer
+
+    @classmethod
+    async def open(cls, settings: Settings, rq_redis: redis.Redis) -> JobResources:
+        client = async_redis(settings.require_redis_url())
+        store = Store.create(client, settings)
+        outcomes = OutcomeHandler(
+            store=store,
+            retries=retry_queue_for(settings, rq_redis),
+            policy=RetryPolicy(settings.retry_schedule_s),
+            rng=random.Random(),
+            clock=time.time,
+        )
+        deliverer = Deliverer(store=store, settings=settings)
+        await deliverer.start()
+        return cls(client, store, outcomes, deliverer)
+
+    async def aclose(self) -> None:
+        try:
+            await self.deliverer.close()
+        finally:
+            await self.client.aclose()
+
+
+class JobRunner:
+    """Runs jobs' coroutines on one long-lived event loop of this thread, with one set of
+    `JobResources` opened on first use and reused by every job until `close`."""
+
+    def __init__(self, settings: Settings, rq_redis: redis.Redis) -> None:
+        self._settings = settings
+        self._rq_redis = rq_redis
+        self._runner = asyncio.Runner()
+        self.resources: JobResources | None = None
+
+    def run(self, work: Callable[[JobResources], Awaitable[T]]) -> T:
+        return self._runner.run(self._run(work))
+
+    async def _run(self, work: Callable[[JobResources], Awaitable[T]]) -> T:
+        if self.resources is None:
+            self.resources = await JobResources.open(self._settings, self._rq_redis)
+        return await work(self.resources)
+
+    def close(self) -> None:
+        try:
+            if self.resources is not None:
+                self._runner.run(self.resources.aclose())
+                self.resources = None
+        finally:
+            self._runner.close()
 
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
     settings: Settings
     rq_redis: redis.Redis  # the worker's bytes client, reused to schedule the next attempt
+    runner: JobRunner | None = None  # the worker's loop and pools; None: one set per job
 
 
 _context: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -80,6 +144,9 @@ def _job_resources() -> Iterator[tuple[Settings, redis.Redis]]:
 def retry_delivery(event_id: str, subscription_id: str, attempt: int) -> str:
     """RQ job: make attempt number `attempt` of one delivery unless it is already settled;
     then schedule the next attempt or dead-letter it. Returns what happened."""
+    context = _context.get()
+    if context is not None and context.runner is not None:
+        return context.runner.run(lambda r: _attempt_once(r, event_id, subscription_id, attempt))
     with _job_resources() as (settings, client):
         return asyncio.run(_retry(settings, client, event_id, subscription_id, attempt))
 
@@ -97,29 +164,20 @@ def unpark_deliveries(pairs: list[list[str]]) -> str:
 async def _retry(
     settings: Settings, rq_redis: redis.Redis, event_id: str, subscription_id: str, attempt: int
 ) -> str:
-    client = async_redis(settings.require_redis_url())
+    resources = await JobResources.open(settings, rq_redis)
     try:
-        store = Store.create(client, settings)
-        outcomes = OutcomeHandler(
-            store=store,
-            retries=retry_queue_for(settings, rq_redis),
-            policy=RetryPolicy(settings.retry_schedule_s),
-            rng=random.Random(),
-            clock=time.time,
-        )
-        return await _attempt_once(store, outcomes, settings, event_id, subscription_id, attempt)
+        return await _attempt_once(resources, event_id, subscription_id, attempt)
     finally:
-        await client.aclose()
+        await resources.aclose()
 
 
 async def _attempt_once(
-    store: Store,
-    outcomes: OutcomeHandler,
-    settings: Settings,
+    resources: JobResources,
     event_id: str,
     subscription_id: str,
     attempt: int,
 ) -> str:
+    store, outcomes = resources.store, resources.outcomes
     progress = await store.retry_states.retry_progress(event_id, subscription_id)
     if progress != attempt - 1:
         return "skipped: already settled"
@@ -142,13 +200,8 @@ async def _attempt_once(
             extra={"event_id": event_id, "subscription_id": subscription_id},
         )
         return "dropped: event expired"
-    deliverer = Deliverer(store=store, settings=settings)
-    await deliverer.start()
-    try:
-        result = await deliverer.attempt(
-            event, subscription, attempt_number=attempt, now=time.time()
-        )
-    finally:
-        await deliverer.close()
+    result = await resources.deliverer.attempt(
+        event, subscription, attempt_number=attempt, now=time.time()
+    )
     await outcomes.settle([Settled(event, subscription, result)])
     return result.outcome.value
