@@ -189,8 +189,11 @@ def run_dev(
             schedule=schedule,
             state_path=str(state_path),
         )
-        return _supervise(children, grace_s=settings.delivery_timeout_s + 5)
-    return 0
+        code, asked_at = _supervise(children, grace_s=settings.delivery_timeout_s + 5)
+    # After the embedded Redis has stopped too: the figure is the whole stop.
+    took = f" in {time.monotonic() - asked_at:.1f} s" if asked_at is not None else ""
+    print(f"stopped{took}", flush=True)
+    return code
 
 
 def _refuse_shared_prefix(settings: Settings) -> None:
@@ -207,8 +210,9 @@ def _refuse_shared_prefix(settings: Settings) -> None:
             )
 
 
-def _supervise(children: list[ChildSpec], *, grace_s: float) -> int:
-    """Run the children until SIGINT/SIGTERM, saying when the stop begins and ends."""
+def _supervise(children: list[ChildSpec], *, grace_s: float) -> tuple[int, float | None]:
+    """Run the children until SIGINT/SIGTERM, saying when the stop begins; returns the exit
+    status and when the stop was asked for (time.monotonic)."""
     supervisor = Supervisor(children, grace_s=grace_s)
     asked_at: list[float] = []
 
@@ -224,9 +228,7 @@ def _supervise(children: list[ChildSpec], *, grace_s: float) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    took = f" in {time.monotonic() - asked_at[0]:.1f} s" if asked_at else ""
-    print(f"stopped{took}", flush=True)
-    return code
+    return code, asked_at[0] if asked_at else None
 
 
 def _print_banner(
