@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.admin import validation
 from relay.admin.context import AdminContext
-from relay.core.errors import InvalidInput
+from relay.core.errors import InvalidInput, UnsafeTarget
 from relay.core.models import EVENT_TYPES, Listing, Subscription
 from relay.core.urls import validate_target_url
 
@@ -27,7 +27,11 @@ def _url(ctx: AdminContext, value: Any) -> str:
     )
     if validation.NOT_VISIBLE_ASCII.search(checked):
         raise InvalidInput("url must be printable ASCII without spaces", field="url")
-    return validate_target_url(checked, allow_private=ctx.settings.allow_private_targets)
+    try:
+        return validate_target_url(checked, allow_private=ctx.settings.allow_private_targets)
+    except UnsafeTarget as exc:
+        detail = f"{exc.detail}; {validation.PRIVATE_TARGETS_HINT}"
+        raise UnsafeTarget(detail, field="url") from None
 
 
 def _event_types(value: Any) -> tuple[str, ...] | None:
