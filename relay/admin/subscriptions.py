@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from relay.admin import validation
@@ -111,3 +111,20 @@ async def list_subscriptions(
 async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     """Remove it and its attempt log; raises NotFound."""
     await ctx.store.subscriptions.delete(subscription_id)
+
+
+def invalid_fields(
+    ctx: AdminContext, data: Mapping[str, Any], *, required: Sequence[str] = ()
+) -> list[InvalidInput]:
+    """Every field error of `data` (API names) at once, for forms that show them together
+    (the operations above stop at the first); [] when every given field is valid."""
+    problems = [
+        InvalidInput(f"{name} is required", field=name) for name in required if name not in data
+    ]
+    for name in FIELDS:
+        try:
+            if name in data:
+                parse_fields(ctx, {name: data[name]})
+        except InvalidInput as exc:
+            problems.append(exc)
+    return problems
