@@ -271,6 +271,7 @@ def test_two_devs_side_by_side_each_receive_only_their_own_webhooks(
             )
             assert status.returncode == 0, status.stderr
             assert f"pid {second.process.pid}" in status.stderr  # the newest dev
+            assert "the newest of 2" in status.stderr
             assert json.loads(status.stdout)["key_prefix"] == "relay:"
             first_events, second_events = first.event_ids(), second.event_ids()
             first_seen, second_seen = first.verified_ids(), second.verified_ids()
