@@ -19,6 +19,7 @@ import pytest
 
 from tests.support import free_port, wait_until_sync
 from workers.dev import choose_port
+from workers.dev_state import DevState, published
 
 ROOT = Path(__file__).resolve().parents[2]
 RELAY = [sys.executable, "-m", "workers.cli"]
@@ -286,3 +287,29 @@ def test_two_devs_side_by_side_each_receive_only_their_own_webhooks(
         assert "SIGNATURE INVALID" not in output
         assert "stopping…" in output and re.search(r"^stopped in \d+\.\d s$", output, re.M)
     assert list(tmp_path.glob("relay/dev-*.json")) == []  # both state files withdrawn
+
+
+def test_dev_refuses_a_redis_url_and_prefix_another_dev_uses(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    other = DevState(
+        pid=os.getpid(),  # alive: this test process stands in for the other dev
+        started_at=time.time(),
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        api_url="http://127.0.0.1:1",
+        token="t",
+        simulator_url="http://127.0.0.1:2",
+        receiver_url="http://127.0.0.1:3/",
+    )
+    env = _env(
+        XDG_RUNTIME_DIR=str(tmp_path),
+        REDIS_URL=redis_url,
+        RELAY_KEY_PREFIX=key_prefix,
+        RELAY_API_PORT="0",
+    )
+    with published(other, str(tmp_path)):
+        argv = [*RELAY, "dev", "--simulator-port", "0", "--receiver-port", "0"]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"pid {os.getpid()}" in result.stderr and "RELAY_KEY_PREFIX" in result.stderr
