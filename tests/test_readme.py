@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def test_readme_shell_blocks_run_as_written_against_relay_dev(dev: dict[str, str
     script = ["set -euo pipefail"]
     for block in runnable:
         script += [f"echo '>>> README.md line {block.line}' >&2", block.code]
+    assert shutil.which("jq"), "the README's examples need jq (`.ci/ensure-jq` installs it)"
     venv = ROOT / ".venv" / "bin" / "activate"
     assert venv.exists(), f"the README's `source .venv/bin/activate` needs {venv} (make dev)"
     result = subprocess.run(

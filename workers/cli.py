@@ -21,7 +21,7 @@ from relay.observability.telemetry import HeartbeatPublisher
 from relay.settings import Settings
 from relay.store.connection import check_redis, require_safe_eviction_policy
 from relay.store.keys import Keys
-from workers.dev_state import FoundDev, running_devs, state_dir
+from workers.dev_state import newest_dev
 from workers.supervisor import ROLES
 
 log = logging.getLogger("relay.cli")
@@ -163,7 +163,7 @@ def _dev(args: argparse.Namespace) -> int:
     from workers.dev import env_lines, run_dev
 
     if args.env:
-        print(env_lines(_running_dev(Settings.from_env()).state))
+        print(env_lines(newest_dev(Settings.from_env().runtime_dir).state))
         return 0
     settings = Settings.from_env()
     configure_logging(role="dev", level=settings.log_level if args.verbose else "WARNING")
@@ -196,29 +196,19 @@ def _status(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if not settings.redis_url:
-        found = _running_dev(settings)
+        found = newest_dev(settings.runtime_dir)
         settings = settings.replace(
             redis_url=found.state.redis_url, key_prefix=found.state.key_prefix
         )
+        others = f"; the newest of {found.running}" if found.running > 1 else ""
         print(
             f"relay status: reading the relay dev of pid {found.state.pid} "
-            f"(REDIS_URL unset; found {found.path})",
+            f"(REDIS_URL unset; found {found.path}{others})",
             file=sys.stderr,
         )
     status = read_status(settings)
     print(render_json(status) if args.json else render_text(status))
     return 0
-
-
-def _running_dev(settings: Settings) -> FoundDev:
-    """The newest running `relay dev` of this user; ConfigError when there is none."""
-    found = running_devs(settings.runtime_dir)
-    if not found:
-        raise ConfigError(
-            "REDIS_URL is required (e.g. redis://127.0.0.1:6379/0), and no running relay dev "
-            f"was found in {state_dir(settings.runtime_dir)}"
-        )
-    return found[0]
 
 
 def _demo_receiver(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ own embedded Redis; on a shared REDIS_URL a second one with the same RELAY_KEY_P
 refused, since both would deliver each other's events.
 
 Unless `--verbose`, the roles' warnings and errors are shown as one short line each (their
-stderr goes through `human_line`), and the roles' retries default to 1, 2, 4 s so a failing
+stderr goes through workers.dev_output), and the roles' retries default to 1, 2, 4 s so a failing
 endpoint shows its retries and dead letter within seconds.
 """
 
@@ -21,32 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shlex
 import signal
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any
 
 from relay.core.errors import ConfigError
 from relay.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo
 from relay.settings import Settings
 from relay.store.connection import check_redis, embedded_redis, redact_url
+from workers.dev_output import human_stderr
 from workers.dev_state import DevState, published, running_devs
 from workers.supervisor import ROLES, ChildSpec, Supervisor, role_spec
 
 DEFAULT_SIMULATOR_PORT = 8090
 DEFAULT_RECEIVER_PORT = 8070
 DEV_RETRY_SCHEDULE = "1,2,4"
-_HIDDEN_LOG_KEYS = ("time", "level", "role", "logger", "event", "traceback")
-_MAX_VALUE_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +180,7 @@ def run_dev(
         )
         state_path = stack.enter_context(published(state, settings.runtime_dir))
         if not verbose:
-            stack.enter_context(_human_stderr())
+            stack.enter_context(human_stderr())
         _print_banner(
             state,
             embedded=embedded,
@@ -192,8 +188,11 @@ def run_dev(
             schedule=schedule,
             state_path=str(state_path),
         )
-        return _supervise(children, grace_s=settings.delivery_timeout_s + 5)
-    return 0
+        code, asked_at = _supervise(children, grace_s=settings.delivery_timeout_s + 5)
+    # After the embedded Redis has stopped too: the figure is the whole stop.
+    took = f" in {time.monotonic() - asked_at:.1f} s" if asked_at is not None else ""
+    print(f"stopped{took}", flush=True)
+    return code
 
 
 def _refuse_shared_prefix(settings: Settings) -> None:
@@ -210,8 +209,9 @@ def _refuse_shared_prefix(settings: Settings) -> None:
             )
 
 
-def _supervise(children: list[ChildSpec], *, grace_s: float) -> int:
-    """Run the children until SIGINT/SIGTERM, saying when the stop begins and ends."""
+def _supervise(children: list[ChildSpec], *, grace_s: float) -> tuple[int, float | None]:
+    """Run the children until SIGINT/SIGTERM, saying when the stop begins; returns the exit
+    status and when the stop was asked for (time.monotonic)."""
     supervisor = Supervisor(children, grace_s=grace_s)
     asked_at: list[float] = []
 
@@ -227,9 +227,7 @@ def _supervise(children: list[ChildSpec], *, grace_s: float) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    took = f" in {time.monotonic() - asked_at[0]:.1f} s" if asked_at else ""
-    print(f"stopped{took}", flush=True)
-    return code
+    return code, asked_at[0] if asked_at else None
 
 
 def _print_banner(
@@ -280,56 +278,3 @@ def env_lines(state: DevState) -> str:
         "RECEIVER_URL": state.receiver_url.rstrip("/"),
     }
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
-
-
-def human_line(raw: str) -> str:
-    """One JSON log line as `[level] role: event  (key=value ...)`; anything else unchanged.
-    The traceback is left out (`--verbose` shows it), long values are cut."""
-    try:
-        entry = json.loads(raw)
-    except ValueError:
-        return raw
-    if not isinstance(entry, dict) or "event" not in entry:
-        return raw
-    context = " ".join(
-        f"{key}={_short(value)}"
-        for key, value in entry.items()
-        if key not in _HIDDEN_LOG_KEYS and value is not None
-    )
-    line = f"[{entry.get('level', 'log')}] {entry.get('role') or '-'}: {entry['event']}"
-    return f"{line}  ({context})" if context else line
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    if len(text) > _MAX_VALUE_CHARS:
-        text = text[: _MAX_VALUE_CHARS - 1] + "…"
-    return json.dumps(text, ensure_ascii=False) if " " in text or not text else text
-
-
-@contextlib.contextmanager
-def _human_stderr() -> Iterator[None]:
-    """Send this process's stderr, and so every child's, through `human_line`."""
-    read_fd, write_fd = os.pipe()
-    saved = os.dup(2)
-    out = os.fdopen(saved, "w", buffering=1, closefd=False)
-    sys.stderr.flush()
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
-    thread = threading.Thread(target=_pump, args=(os.fdopen(read_fd), out), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # closes this process's write end: the pump ends with the children
-        thread.join(timeout=2)
-        out.close()
-        os.close(saved)
-
-
-def _pump(lines: IO[str], out: IO[str]) -> None:
-    with lines:
-        for raw in lines:
-            out.write(human_line(raw.rstrip("\n")) + "\n")

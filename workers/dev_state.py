@@ -3,18 +3,22 @@
 Each `relay dev` writes `dev-<pid>.json` (mode 0600: it holds the dev admin token) into a
 per-user directory, `$XDG_RUNTIME_DIR/relay` or else `<tmp>/relay-<uid>` (mode 0700), and
 removes it when it stops; a file whose process is gone is ignored and cleaned up. The same
-idea as Jupyter's runtime files: `relay status` and `relay dev --env` read them.
+idea as Jupyter's runtime files: `relay status` and `relay dev --env` read them
+(`newest_dev`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from relay.core.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class DevState:
 class FoundDev:
     state: DevState
     path: Path
+    running: int = 1  # how many devs of this user were running when it was found
 
 
 def state_dir(runtime_dir: str | None) -> Path:
@@ -72,6 +77,18 @@ def running_devs(runtime_dir: str | None) -> list[FoundDev]:
         else:
             path.unlink(missing_ok=True)
     return sorted(found, key=lambda dev: dev.state.started_at, reverse=True)
+
+
+def newest_dev(runtime_dir: str | None) -> FoundDev:
+    """The newest running `relay dev` of this user, for commands that default to it when
+    REDIS_URL is unset; ConfigError (naming REDIS_URL and the directory) when none runs."""
+    found = running_devs(runtime_dir)
+    if not found:
+        raise ConfigError(
+            "REDIS_URL is required (e.g. redis://127.0.0.1:6379/0), and no running relay dev "
+            f"was found in {state_dir(runtime_dir)}"
+        )
+    return dataclasses.replace(found[0], running=len(found))
 
 
 def _is_alive(pid: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from relay.admin import validation
@@ -132,3 +133,29 @@ async def ensure_default_source(settings: Settings, store: Store) -> Source | No
         start_from=settings.start_from,
         now=time.time(),
     )
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], object]] = {
+    "username": _username,
+    "password": _password,
+    "base_url": _base_url,
+    "poll_interval": _poll_interval,
+    "start_from": _start_from,
+    "cursor": lambda value: validation.integer(value, "cursor", low=0, high=validation.MAX_EPOCH_S),
+}
+
+
+def invalid_fields(data: Mapping[str, Any], *, required: Sequence[str] = ()) -> list[InvalidInput]:
+    """Every field error of `data` (API names) at once, for forms that show them together
+    (the operations above stop at the first); [] when every given field is valid."""
+    problems = [
+        InvalidInput(f"{name} is required", field=name) for name in required if name not in data
+    ]
+    for name, value in data.items():
+        check = _FIELD_CHECKS.get(name)
+        try:
+            if check is not None:
+                check(value)
+        except InvalidInput as exc:
+            problems.append(exc)
+    return problems

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from relay.admin import validation
 from relay.admin.context import AdminContext
-from relay.core.errors import InvalidInput
+from relay.core.errors import InvalidInput, UnsafeTarget
 from relay.core.models import EVENT_TYPES, Listing, Subscription
 from relay.core.urls import validate_target_url
 
@@ -27,7 +27,11 @@ def _url(ctx: AdminContext, value: Any) -> str:
     )
     if validation.NOT_VISIBLE_ASCII.search(checked):
         raise InvalidInput("url must be printable ASCII without spaces", field="url")
-    return validate_target_url(checked, allow_private=ctx.settings.allow_private_targets)
+    try:
+        return validate_target_url(checked, allow_private=ctx.settings.allow_private_targets)
+    except UnsafeTarget as exc:
+        detail = f"{exc.detail}; {validation.PRIVATE_TARGETS_HINT}"
+        raise UnsafeTarget(detail, field="url") from None
 
 
 def _event_types(value: Any) -> tuple[str, ...] | None:
@@ -107,3 +111,20 @@ async def list_subscriptions(
 async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     """Remove it and its attempt log; raises NotFound."""
     await ctx.store.subscriptions.delete(subscription_id)
+
+
+def invalid_fields(
+    ctx: AdminContext, data: Mapping[str, Any], *, required: Sequence[str] = ()
+) -> list[InvalidInput]:
+    """Every field error of `data` (API names) at once, for forms that show them together
+    (the operations above stop at the first); [] when every given field is valid."""
+    problems = [
+        InvalidInput(f"{name} is required", field=name) for name in required if name not in data
+    ]
+    for name in FIELDS:
+        try:
+            if name in data:
+                parse_fields(ctx, {name: data[name]})
+        except InvalidInput as exc:
+            problems.append(exc)
+    return problems

@@ -40,6 +40,11 @@ CURSOR = re.compile(
     r"^YzE6((?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5])*"
     r"((?:[MN][DTjz]|O[DT])[AEIMQUYcgk][w-z0-5]|(?:[MN][AQgw]|O[AQ])|(?:[MN][DTjz]|O[DT])[AEIMQUYcgk])$"
 )
+# Appended to a refused subscriber URL's error: the switch, and why it is off.
+PRIVATE_TARGETS_HINT = (
+    "set RELAY_ALLOW_PRIVATE_TARGETS=true to allow loopback and private targets, for local "
+    "testing only (`relay dev` sets it)"
+)
 MAX_HEADERS = 20
 MAX_HEADER_NAME = 100
 MAX_HEADER_VALUE = 1000

@@ -7,8 +7,9 @@ takes, then calls the API's own validators, so both apply identical rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -107,3 +108,22 @@ def header_text(headers: Mapping[str, str]) -> str:
 
 def joined(values: Iterable[str] | None) -> str:
     return "" if values is None else ", ".join(values)
+
+
+def error_messages(problems: Iterable[InvalidInput]) -> dict[str, str]:
+    """{form field: message} with the first problem of each field (`headers.X-Y` is shown
+    at `headers`), so a form shows every field's error at once."""
+    messages: dict[str, str] = {}
+    for problem in problems:
+        messages.setdefault((problem.field or "form").split(".", 1)[0], problem.detail)
+    return messages
+
+
+def converted(
+    data: dict[str, Any], name: str, convert: Callable[[], Any], problems: list[InvalidInput]
+) -> None:
+    """Set `data[name] = convert()`, or note its InvalidInput in `problems` and go on."""
+    try:
+        data[name] = convert()
+    except InvalidInput as exc:
+        problems.append(exc)

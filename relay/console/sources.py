@@ -21,7 +21,8 @@ from relay.web.query import page_params
 NEW_FIELDS = ("username", "base_url", "poll_interval", "start_from")
 
 
-def _create_data(form: forms.Form) -> dict[str, Any]:
+def _create_data(form: forms.Form, problems: list[InvalidInput]) -> dict[str, Any]:
+    """The form as API fields; fields that cannot be converted go to `problems`."""
     data: dict[str, Any] = {
         "username": form.get("username").strip(),
         "password": form.get("password"),
@@ -29,16 +30,22 @@ def _create_data(form: forms.Form) -> dict[str, Any]:
     if form.get("base_url").strip():
         data["base_url"] = form.get("base_url").strip()
     if form.get("poll_interval").strip():
-        data["poll_interval"] = forms.number(form.get("poll_interval"), "poll_interval")
+        forms.converted(
+            data,
+            "poll_interval",
+            lambda: forms.number(form.get("poll_interval"), "poll_interval"),
+            problems,
+        )
     start_from = form.get("start_from").strip()
     if start_from and start_from != "now":
         data["start_from"] = forms.integer_or_text(start_from)
+    problems += source_ops.invalid_fields(data)
     return data
 
 
-def _update_data(form: forms.Form, source: Source) -> dict[str, Any]:
+def _update_data(form: forms.Form, source: Source, problems: list[InvalidInput]) -> dict[str, Any]:
     """Only what changed: re-sending an unchanged cursor could move it back behind the
-    poller, which advanced it while the form was open."""
+    poller, which advanced it while the form was open. Field errors go to `problems`."""
     data: dict[str, Any] = {}
     username = form.get("username").strip()
     if username != source.username:
@@ -48,11 +55,18 @@ def _update_data(form: forms.Form, source: Source) -> dict[str, Any]:
     base_url = form.get("base_url").strip()
     if base_url != source.base_url:
         data["base_url"] = base_url
-    poll_interval = forms.number(form.get("poll_interval"), "poll_interval")
-    if poll_interval != source.poll_interval_s:
-        data["poll_interval"] = poll_interval
+    typed: dict[str, Any] = {}
+    forms.converted(
+        typed,
+        "poll_interval",
+        lambda: forms.number(form.get("poll_interval"), "poll_interval"),
+        problems,
+    )
+    if typed and typed["poll_interval"] != source.poll_interval_s:
+        data["poll_interval"] = typed["poll_interval"]
     if form.get("cursor").strip() != form.get("cursor_was"):
         data["cursor"] = forms.integer_or_text(form.get("cursor"))
+    problems += source_ops.invalid_fields(data)
     return data
 
 
@@ -78,8 +92,13 @@ async def list_sources(current: Page) -> Response:
 @page
 async def create_source(current: Page) -> Response:
     entered = {name: current.form.get(name) for name in NEW_FIELDS}
+    problems: list[InvalidInput] = []
+    data = _create_data(current.form, problems)
+    if problems:
+        errors = forms.error_messages(problems)
+        return await _list(current, status=422, errors=errors, entered=entered)
     try:
-        await source_ops.add_source(current.ctx, _create_data(current.form))
+        await source_ops.add_source(current.ctx, data)
     except InvalidInput as exc:
         return await _list(current, status=422, errors=field_errors(exc), entered=entered)
     except Conflict as exc:
@@ -97,20 +116,23 @@ async def edit_source(current: Page) -> Response:
 async def update_source(current: Page) -> Response:
     source_id = current.request.path_params["source_id"]
     source = await source_ops.get_source(current.ctx, source_id)
-    try:
-        await source_ops.change_source(current.ctx, source_id, _update_data(current.form, source))
-    except (InvalidInput, Conflict) as exc:
-        errors = field_errors(exc) if isinstance(exc, InvalidInput) else {"username": str(exc)}
+    problems: list[InvalidInput] = []
+    data = _update_data(current.form, source, problems)
+    errors, status = forms.error_messages(problems), 422
+    if not errors:
+        try:
+            await source_ops.change_source(current.ctx, source_id, data)
+        except InvalidInput as exc:
+            errors = dict(field_errors(exc))
+        except Conflict as exc:
+            errors, status = {"username": str(exc)}, 409
+    if errors:
         entered = {
             name: current.form.get(name) for name in ("username", "base_url", "poll_interval")
         }
         entered["cursor"] = current.form.get("cursor")
         return current.render(
-            "source.html",
-            status=422 if isinstance(exc, InvalidInput) else 409,
-            source=source,
-            errors=errors,
-            entered=entered,
+            "source.html", status=status, source=source, errors=errors, entered=entered
         )
     return redirect(f"/ui/sources/{source_id}", done="source-saved")
 

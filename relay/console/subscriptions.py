@@ -15,7 +15,7 @@ from relay.admin import deliveries
 from relay.admin import subscriptions as subscription_ops
 from relay.admin.secrets import current_secret
 from relay.console import forms
-from relay.console.pages import Page, field_errors, page, redirect
+from relay.console.pages import Page, page, redirect
 from relay.core.errors import InvalidInput
 from relay.core.models import EVENT_TYPES, Subscription
 from relay.web.query import page_params
@@ -23,15 +23,17 @@ from relay.web.query import page_params
 TEXT_FIELDS = ("url", "description", "source_ids", "headers")
 
 
-def _fields(form: forms.Form) -> dict[str, Any]:
-    """The form as API fields (blank filters mean "all")."""
-    return {
+def _fields(form: forms.Form, problems: list[InvalidInput]) -> dict[str, Any]:
+    """The form as API fields (blank filters mean "all"); every field error goes to
+    `problems`, so the form shows them all at once."""
+    data: dict[str, Any] = {
         "url": form.get("url").strip(),
         "description": forms.optional_text(form.get("description")),
         "event_types": form.getlist("event_types") or None,
         "source_ids": forms.word_list(form.get("source_ids")),
-        "headers": forms.header_lines(form.get("headers")),
     }
+    forms.converted(data, "headers", lambda: forms.header_lines(form.get("headers")), problems)
+    return data
 
 
 def _entered(form: forms.Form) -> dict[str, Any]:
@@ -74,13 +76,17 @@ async def list_subscriptions(current: Page) -> Response:
 @page
 async def create_subscription(current: Page) -> Response:
     """Create, then show the secret this once (the page is not cached)."""
+    problems: list[InvalidInput] = []
+    data = {**_fields(current.form, problems), "enabled": current.form.has("enabled")}
+    problems += subscription_ops.invalid_fields(current.ctx, data)
     try:
-        data = {**_fields(current.form), "enabled": current.form.has("enabled")}
-        subscription = await subscription_ops.add_subscription(current.ctx, data)
+        if not problems:
+            subscription = await subscription_ops.add_subscription(current.ctx, data)
     except InvalidInput as exc:
-        return await _list(
-            current, status=422, errors=field_errors(exc), entered=_entered(current.form)
-        )
+        problems.append(exc)
+    if problems:
+        errors = forms.error_messages(problems)
+        return await _list(current, status=422, errors=errors, entered=_entered(current.form))
     return current.render(
         "secret.html",
         subscription=subscription,
@@ -106,16 +112,22 @@ async def update_subscription(current: Page) -> Response:
     ctx = current.ctx
     subscription_id = current.request.path_params["subscription_id"]
     subscription = await subscription_ops.get_subscription(ctx, subscription_id)
+    problems: list[InvalidInput] = []
+    data = _fields(current.form, problems)
+    problems += subscription_ops.invalid_fields(ctx, data)
     try:
-        await subscription_ops.change_subscription(ctx, subscription_id, _fields(current.form))
+        if not problems:
+            await subscription_ops.change_subscription(ctx, subscription_id, data)
     except InvalidInput as exc:
+        problems.append(exc)
+    if problems:
         return current.render(
             "subscription.html",
             status=422,
             subscription=subscription,
             entered={**_entered(current.form), "enabled": subscription.enabled},
             event_types=EVENT_TYPES,
-            errors=field_errors(exc),
+            errors=forms.error_messages(problems),
         )
     return redirect(f"/ui/subscriptions/{subscription_id}", done="subscription-saved")
 

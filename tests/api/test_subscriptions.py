@@ -136,6 +136,7 @@ async def test_private_targets_are_refused_unless_allowed(api_settings: Settings
             assert response.status_code == 422
             assert response.json()["type"] == "urn:relay:problem:unsafe-target"
             assert response.json()["field"] == "url"
+            assert "RELAY_ALLOW_PRIVATE_TARGETS=true" in response.json()["detail"]
             allowed = await c.post("/v1/subscriptions", json={"url": "https://example.com/"})
             assert allowed.status_code == 201
 

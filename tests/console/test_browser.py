@@ -235,3 +235,53 @@ def test_keyboard_reaches_the_skip_link_and_the_navigation_with_a_visible_focus(
     assert page.evaluate("document.activeElement.textContent") == "Sources"
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Sources", exact=True)).to_be_visible()
+
+
+def _add_failing_source(settings: Settings) -> None:
+    """A source the poller would mark failing, with a long error squeezing its row."""
+
+    async def add() -> None:
+        redis = async_redis(settings.require_redis_url())
+        try:
+            sources = Store.create(redis, settings).sources
+            source = await sources.create(
+                username="a-rather-long-account-name@reseller",
+                password="p",
+                base_url="https://mc5.example/a/rather/long/base/url/for/the/account/column",
+                poll_interval_s=2.0,
+                start_from=None,
+                now=time.time(),
+            )
+            _, version = await sources.get_versioned(source.id)
+            error = "MC5 status 3: wrong username or password; polled again slowly " * 4
+            await sources.record_failure(
+                source.id,
+                version=version,
+                error=error.strip(),
+                failures=3,
+                next_poll_at=time.time() + 60,
+                now=time.time(),
+            )
+        finally:
+            await redis.aclose()
+
+    _run(add())
+
+
+def test_the_failing_badge_stays_on_one_line_at_1280px(
+    browser: Browser, console_url: str, api_settings: Settings
+) -> None:
+    _add_failing_source(api_settings)
+    watched = _watch(browser, console_url, viewport={"width": 1280, "height": 800})
+    page = watched.page
+    _log_in(page)
+    for path in ("/ui/", "/ui/sources"):
+        page.goto(path)
+        badge = page.locator(".badge-failing").first
+        expect(badge).to_have_text("failing")
+        lines = page.evaluate(
+            """el => el.getBoundingClientRect().height
+                    / parseFloat(getComputedStyle(el).lineHeight)""",
+            badge.element_handle(),
+        )
+        assert lines < 1.5, (path, lines)

@@ -342,3 +342,47 @@ async def test_pages_mask_url_query_values_like_relay_status(console: Console) -
         assert "query-secret-1" not in page, path
     detail = (await console.get(f"/ui/subscriptions/{sub_id}")).text
     assert f'<h1 class="breakable">{shown}</h1>' in detail
+
+
+def _shown_errors(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<p class="field-error" id="([\w.-]+)-error">([^<]*)</p>', html))
+
+
+async def test_a_source_form_shows_every_field_error_at_once(
+    console: Console, store: Store
+) -> None:
+    fields = {
+        "username": "u v",
+        "password": "",
+        "base_url": "mc5.example",
+        "poll_interval": "abc",
+        "start_from": "yesterday",
+    }
+    response = await console.post("/ui/sources", fields)
+    assert response.status_code == 422
+    errors = _shown_errors(response.text)
+    assert set(errors) == {"username", "password", "base_url", "poll_interval", "start_from"}
+    assert "must not contain spaces" in errors["username"]
+    assert (await store.sources.page(limit=10, cursor=None)).items == ()
+
+
+async def test_a_source_edit_form_shows_every_field_error_at_once(
+    console: Console, store: Store
+) -> None:
+    assert (
+        await console.post("/ui/sources", {"username": "a", "password": "p"})
+    ).status_code == 303
+    (source,) = (await store.sources.page(limit=10, cursor=None)).items
+    edit = {"username": "a b", "base_url": "x", "poll_interval": "0", "cursor": "-5"}
+    response = await console.post(f"/ui/sources/{source.id}", {**edit, "cursor_was": "0"})
+    assert response.status_code == 422
+    assert set(_shown_errors(response.text)) == {"username", "base_url", "poll_interval", "cursor"}
+
+
+async def test_a_subscription_form_shows_every_field_error_at_once(console: Console) -> None:
+    fields = {"url": "ftp://x", "headers": "no colon", "event_types": "message.bogus"}
+    response = await console.post("/ui/subscriptions", fields)
+    assert response.status_code == 422
+    errors = _shown_errors(response.text)
+    assert set(errors) == {"url", "headers", "event_types"}
+    assert "unknown value" in errors["event_types"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, wait_until_sync
+from workers.dev import choose_port
+from workers.dev_state import DevState, published
 
 ROOT = Path(__file__).resolve().parents[2]
 RELAY = [sys.executable, "-m", "workers.cli"]
@@ -95,16 +97,15 @@ def marker() -> Iterator[str]:
         os.kill(pid, signal.SIGKILL)
 
 
+def _answers_200(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _wait_http(url: str, *, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer 200 within {timeout_s} s")
+    wait_until_sync(lambda: _answers_200(url), timeout_s=timeout_s, what=f"{url} to answer 200")
 
 
 def test_run_serves_healthz_for_the_docker_healthcheck_from_any_directory(
@@ -138,14 +139,17 @@ def test_run_serves_healthz_for_the_docker_healthcheck_from_any_directory(
 
 
 def _get_when_listening(url: str, *, headers: dict[str, str]) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while True:
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
         try:
-            return httpx.get(url, headers=headers)
+            answers.append(httpx.get(url, headers=headers))
         except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+            return False
+        return True
+
+    wait_until_sync(answered, timeout_s=30, what=f"{url} to listen")
+    return answers[-1]
 
 
 def _dockerfile_healthcheck() -> list[str]:
@@ -189,7 +193,137 @@ def test_dev_delivers_a_verified_webhook_and_ctrl_c_leaves_no_process(marker: st
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode == 0
-    deadline = time.monotonic() + 10
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _processes_with(marker) == [], shlex.join(argv)
+    wait_until_sync(
+        lambda: not _processes_with(marker), timeout_s=10, what=f"no process left by {argv}"
+    )
+
+
+def test_dev_refuses_a_taken_port_naming_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*RELAY, "dev", "--simulator-port", str(port)],
+            env=_env(XDG_RUNTIME_DIR=str(tmp_path), RELAY_API_PORT=str(free_port())),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"port {port}" in result.stderr and "--simulator-port" in result.stderr
+
+
+def test_a_taken_default_port_moves_to_a_free_one() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        default = taken.getsockname()[1]
+        port = choose_port("127.0.0.1", asked=None, default=default, flag="--x")
+    assert port.moved_from == default and port.number != default
+
+
+class Dev:
+    """A `relay dev` subprocess whose output goes to a file, for tests that run several."""
+
+    def __init__(self, directory: Path, name: str, env: dict[str, str]) -> None:
+        self.out = directory / f"{name}.out"
+        self._file = self.out.open("w")
+        self.process = subprocess.Popen(
+            [*RELAY, "dev", "--rate", "5"], env=env, stdout=self._file, stderr=subprocess.STDOUT
+        )
+
+    def text(self) -> str:
+        return self.out.read_text()
+
+    def verified_ids(self) -> set[str]:
+        return set(re.findall(r"^\[verified\] (?:\[\w+\] )?\S+ (evt_\w+)", self.text(), re.M))
+
+    def wait_for_webhooks(self, count: int) -> None:
+        wait_until_sync(
+            lambda: len(self.verified_ids()) >= count or self.process.poll() is not None,
+            timeout_s=90,
+            what=f"{count} verified webhooks in {self.out}",
+        )
+        assert self.process.poll() is None, self.text()
+
+    def banner(self, label: str) -> str:
+        found = re.search(rf"^  {label}\s+(\S+)", self.text(), re.M)
+        assert found, self.text()
+        return found.group(1)
+
+    def event_ids(self) -> set[str]:
+        api, token = self.banner("admin API"), self.banner("admin token")
+        page = _get_when_listening(
+            f"{api}/v1/events?limit=100", headers={"Authorization": f"Bearer {token}"}
+        )
+        return {event["id"] for event in page.json()["data"]}
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        self._file.close()
+        return self.text()
+
+
+def test_two_devs_side_by_side_each_receive_only_their_own_webhooks(
+    tmp_path: Path, marker: str
+) -> None:
+    # Default simulator and receiver ports on purpose: the second dev finds them taken.
+    env = _env(XDG_RUNTIME_DIR=str(tmp_path), RELAY_TEST_MARKER=marker)
+    first = Dev(tmp_path, "first", {**env, "RELAY_API_PORT": str(free_port())})
+    try:
+        first.wait_for_webhooks(1)
+        second = Dev(tmp_path, "second", {**env, "RELAY_API_PORT": str(free_port())})
+        try:
+            second.wait_for_webhooks(3)
+            first.wait_for_webhooks(3)
+            for label in ("MC5 simulator", "demo receiver", "Redis"):
+                assert first.banner(label) != second.banner(label)
+            status = subprocess.run(
+                [*RELAY, "status", "--json"], env=env, capture_output=True, text=True, timeout=30
+            )
+            assert status.returncode == 0, status.stderr
+            assert f"pid {second.process.pid}" in status.stderr  # the newest dev
+            assert "the newest of 2" in status.stderr
+            assert json.loads(status.stdout)["key_prefix"] == "relay:"
+            first_events, second_events = first.event_ids(), second.event_ids()
+            first_seen, second_seen = first.verified_ids(), second.verified_ids()
+        finally:
+            second_output = second.stop()
+    finally:
+        first_output = first.stop()
+    assert first_seen and second_seen
+    assert first_seen <= first_events and not first_seen & second_events
+    assert second_seen <= second_events and not second_seen & first_events
+    for output in (first_output, second_output):
+        assert "SIGNATURE INVALID" not in output
+        assert "stopping…" in output and re.search(r"^stopped in \d+\.\d s$", output, re.M)
+    assert list(tmp_path.glob("relay/dev-*.json")) == []  # both state files withdrawn
+
+
+def test_dev_refuses_a_redis_url_and_prefix_another_dev_uses(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    other = DevState(
+        pid=os.getpid(),  # alive: this test process stands in for the other dev
+        started_at=time.time(),
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        api_url="http://127.0.0.1:1",
+        token="t",
+        simulator_url="http://127.0.0.1:2",
+        receiver_url="http://127.0.0.1:3/",
+    )
+    env = _env(
+        XDG_RUNTIME_DIR=str(tmp_path),
+        REDIS_URL=redis_url,
+        RELAY_KEY_PREFIX=key_prefix,
+        RELAY_API_PORT="0",
+    )
+    with published(other, str(tmp_path)):
+        argv = [*RELAY, "dev", "--simulator-port", "0", "--receiver-port", "0"]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"pid {os.getpid()}" in result.stderr and "RELAY_KEY_PREFIX" in result.stderr
