@@ -243,7 +243,9 @@ class Poller:
 
     async def _discover(self, now: float) -> tuple[list[str], list[str]]:
         """Heartbeat, renew the locks, follow deletions, take or hand over sources."""
-        live = await self._locks.heartbeat(self.token, now=now)
+        live = await self._locks.heartbeat(
+            self.token, now=now, lateness_p99_s=self.lateness_p99_s
+        )
         ids = await self._sources.ids()
         present = set(ids)
         for source_id in self._owned - present:
