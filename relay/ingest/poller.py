@@ -26,11 +26,11 @@ Stepping. `run_round()` does one discovery and polls every source due now, then 
 it did (like arq's burst mode): tests drive the poller with it and an injected clock.
 
 Per poll: fetch `since = cursor`, record the page with the ingest script (dedupe, events,
-stream, cursor). An empty page of a healthy source writes nothing but its `last_polled_at`,
-batched once per discovery. Stuck pages (a full page all in one second) move the cursor to
-that second + 1 and note the possible gap on the source (`last_error`, status "ok", kept for
-`gap_note_keep_s`); unreadable messages are skipped with a note the same way
-(relay.core.mc5).
+stream, cursor). An empty page of a healthy source writes nothing: its `last_polled_at` is
+saved with the next batch, every `lock_renew_s` (the latest poll of each source only).
+Stuck pages (a full page all in one second) move the cursor to that second + 1 and note the
+possible gap on the source (`last_error`, status "ok", kept for `gap_note_keep_s`);
+unreadable messages are skipped with a note the same way (relay.core.mc5).
 
 Failures: transport errors, MC5 status 9999 and unexpected errors back off from 1 s to
 120 s; status 1, 2 (configuration) and 3 (authentication) from 300 s to 3600 s; 4, 200 and
@@ -210,13 +210,15 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish in-flight polls and release every lock."""
-        discover_at = -math.inf
+        discover_at = flush_at = -math.inf
         try:
             while not stop.is_set():
                 if self._clock() >= discover_at:
                     try:
                         await self._discover(self._clock())
-                        await self._flush_polled()
+                        if self._clock() >= flush_at:  # only the latest poll of each source
+                            flush_at = self._clock() + self._lock_renew_s
+                            await self._flush_polled()
                     except Exception:
                         log.exception("poller round failed", extra={"poller": self.token})
                     discover_at = self._clock() + self._discover_s
