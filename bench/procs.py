@@ -32,6 +32,7 @@ class Child:
         *,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -40,7 +41,7 @@ class Child:
         full_env.update(env or {})
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         self.process = subprocess.Popen(
-            list(argv), stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT
+            list(argv), stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd
         )
         self.peak_rss_bytes: int | None = None
 

@@ -51,7 +51,7 @@ class Settings:
     # Ingest bounds (issues 14, 15): upstream answers and the poller's concurrency.
     mc5_max_response_bytes: int = 4 * 1024 * 1024
     mc5_deadline_s: float = 30.0
-    poll_concurrency: int = 64
+    poll_concurrency: int = 256
     poll_max_pages_per_s: float = 5.0
     runtime_dir: str | None = None  # XDG_RUNTIME_DIR: where `relay dev` publishes its state
     # The variables given a non-blank value, so `relay dev` can tell a chosen value from a
@@ -90,7 +90,7 @@ class Settings:
                 env, "RELAY_MC5_MAX_RESPONSE_BYTES", 4 * 1024 * 1024, low=65536
             ),
             mc5_deadline_s=_float(env, "RELAY_MC5_DEADLINE", 30.0, low=1.0),
-            poll_concurrency=_int(env, "RELAY_POLL_CONCURRENCY", 64, low=1, high=1000),
+            poll_concurrency=_int(env, "RELAY_POLL_CONCURRENCY", 256, low=1, high=4096),
             poll_max_pages_per_s=_float(env, "RELAY_POLL_MAX_PAGES_PER_S", 5.0, low=0.1),
             runtime_dir=env.get("XDG_RUNTIME_DIR") or None,
             given=frozenset(

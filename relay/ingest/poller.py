@@ -26,11 +26,11 @@ Stepping. `run_round()` does one discovery and polls every source due now, then 
 it did (like arq's burst mode): tests drive the poller with it and an injected clock.
 
 Per poll: fetch `since = cursor`, record the page with the ingest script (dedupe, events,
-stream, cursor). An empty page of a healthy source writes nothing but its `last_polled_at`,
-batched once per discovery. Stuck pages (a full page all in one second) move the cursor to
-that second + 1 and note the possible gap on the source (`last_error`, status "ok", kept for
-`gap_note_keep_s`); unreadable messages are skipped with a note the same way
-(relay.core.mc5).
+stream, cursor). An empty page of a healthy source writes nothing: its `last_polled_at` is
+saved with the next batch, every `lock_renew_s` (the latest poll of each source only).
+Stuck pages (a full page all in one second) move the cursor to that second + 1 and note the
+possible gap on the source (`last_error`, status "ok", kept for `gap_note_keep_s`);
+unreadable messages are skipped with a note the same way (relay.core.mc5).
 
 Failures: transport errors, MC5 status 9999 and unexpected errors back off from 1 s to
 120 s; status 1, 2 (configuration) and 3 (authentication) from 300 s to 3600 s; 4, 200 and
@@ -91,6 +91,7 @@ DISCOVER_S = 1.0
 TRIM_EVERY_S = 60.0
 STOP_GRACE_S = 5.0
 RECHECK_S = 1.0  # how soon a waiting (paused, backing off) source notices an admin change
+BATCH_WINDOW_S = 0.02  # polls due this soon start with the batch due now: fewer round trips
 LATENESS_KEPT = 2048  # recent lateness samples behind `lateness_p99_s`
 
 Outcome = Literal["ok", "failed", "waiting", "gone", "lost"]
@@ -209,19 +210,22 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish in-flight polls and release every lock."""
-        discover_at = -math.inf
+        discover_at = flush_at = -math.inf
         try:
             while not stop.is_set():
                 if self._clock() >= discover_at:
                     try:
                         await self._discover(self._clock())
-                        await self._flush_polled()
+                        if self._clock() >= flush_at:  # only the latest poll of each source
+                            flush_at = self._clock() + self._lock_renew_s
+                            await self._flush_polled()
                     except Exception:
                         log.exception("poller round failed", extra={"poller": self.token})
                     discover_at = self._clock() + self._discover_s
                 self._start_due()
                 next_due = self._schedule.next_due()
                 wake_at = discover_at if next_due is None else min(discover_at, next_due)
+                wake_at = max(wake_at, self._clock() + BATCH_WINDOW_S / 2)
                 if len(self._in_flight) >= self._concurrency:
                     wake_at = discover_at  # a slot frees up when a poll ends
                 self._poll_ended.clear()
@@ -233,7 +237,8 @@ class Poller:
 
     def _start_due(self) -> None:
         free = self._concurrency - len(self._in_flight)
-        batch = self._schedule.pop_due(self._clock(), limit=free) if free > 0 else []
+        now = self._clock()
+        batch = self._schedule.pop_due(now + BATCH_WINDOW_S, limit=free) if free > 0 else []
         if not batch:
             return
         self._in_flight.update(source_id for source_id, _ in batch)
@@ -243,7 +248,7 @@ class Poller:
 
     async def _discover(self, now: float) -> tuple[list[str], list[str]]:
         """Heartbeat, renew the locks, follow deletions, take or hand over sources."""
-        live = await self._locks.heartbeat(self.token, now=now)
+        live = await self._locks.heartbeat(self.token, now=now, lateness_p99_s=self.lateness_p99_s)
         ids = await self._sources.ids()
         present = set(ids)
         for source_id in self._owned - present:

@@ -19,9 +19,11 @@ from relay.core.redaction import display_url, redact
 from relay.observability.telemetry import STALE_AFTER_S
 from relay.store import Store
 from relay.store.heartbeats import role_presence
+from relay.store.locks import poller_lateness
 from relay.store.server import RedisMemory, read_memory
 from relay.store.stats import queue_depths, queued_retries_by_subscription
 
+POLLER_TTL_S = 15.0  # a poller silent this long is gone (relay.ingest.poller.LOCK_TTL_S)
 RECENT_ATTEMPTS = 100  # the success rate covers each subscription's last this many attempts
 _PAGE = 100
 
@@ -61,6 +63,7 @@ class RelayStatus:
     queues: QueueDepths
     sources: list[SourceState]
     subscriptions: list[SubscriptionState]
+    poll_lateness_p99_s: dict[str, float] = dataclasses.field(default_factory=dict)  # by poller
 
     @property
     def roles_down(self) -> list[str]:
@@ -81,6 +84,7 @@ class RelayStatus:
             "queues": dataclasses.asdict(self.queues),
             "sources": [dataclasses.asdict(s) for s in self.sources],
             "subscriptions": [dataclasses.asdict(s) for s in self.subscriptions],
+            "poll_lateness_p99_s": self.poll_lateness_p99_s,
         }
 
 
@@ -131,6 +135,9 @@ async def gather_status(store: Store, *, now: float) -> RelayStatus:
         queues=depths,
         sources=sources,
         subscriptions=subscriptions,
+        poll_lateness_p99_s=await poller_lateness(
+            store.redis, store.keys, now=now, ttl_s=POLLER_TTL_S
+        ),
     )
 
 

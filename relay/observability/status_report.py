@@ -19,6 +19,8 @@ from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis, check_redis, redact_url
 
+LATE_POLLS_S = 1.0  # a poller whose polls start later than this cannot keep up
+
 
 def read_status(settings: Settings, *, now: float | None = None) -> RelayStatus:
     """The status under settings.key_prefix; raises RedisUnavailable naming REDIS_URL."""
@@ -69,6 +71,7 @@ def render_text(status: RelayStatus) -> str:
         f"rate-limited {q.retry_rate_limited}, running {q.retry_running}, "
         f"crashed jobs {q.retry_failed}",
         f"  dead letters    {q.dead_letters}",
+        f"  polls           {_lateness(status.poll_lateness_p99_s)}",
         "",
         f"SOURCES ({len(status.sources)})",
     ]
@@ -127,6 +130,15 @@ def _bytes(count: int | None) -> str:
     if count < 1024 * 1024:
         return f"{count / 1024:.0f} KiB"
     return f"{count / 1024 / 1024:.1f} MiB"
+
+
+def _lateness(by_poller: dict[str, float]) -> str:
+    """One line on whether the pollers keep up: their worst recent p99 of due -> start."""
+    if not by_poller:
+        return "no poller running"
+    worst = max(by_poller.values())
+    behind = "  BEHIND: add a poller (docs/SCALING.md)" if worst > LATE_POLLS_S else ""
+    return f"start late by {worst * 1000:.0f} ms p99 ({len(by_poller)} pollers){behind}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

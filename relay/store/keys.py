@@ -7,6 +7,7 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}srcs:acct                   hash: "{base_url} {username}" -> source id (one per account)
   {p}src:{id}:lock               string: poller token holding the source
   {p}pollers                     zset: poller token -> last heartbeat (epoch s)
+  {p}pollers:late                hash: poller token -> p99 of its recent polls' lateness (s)
   {p}seen:{source_id}:{second}   hash: documentIds already ingested in that message second
   {p}ev:{id}                     string: one event (type, source, ts, created ms, body; LF-joined)
   {p}evs                         zset: event ids by seq (the feed, newest first)
@@ -65,6 +66,10 @@ class Keys:
     @property
     def pollers(self) -> str:
         return f"{self.prefix}pollers"
+
+    @property
+    def poller_lateness(self) -> str:
+        return f"{self.prefix}pollers:late"
 
     def seen(self, source_id: str, second: int) -> str:
         return f"{self.prefix}seen:{source_id}:{second}"

@@ -25,6 +25,17 @@ return 0
 """
 
 
+async def poller_lateness(
+    redis: Redis, keys: Keys, *, now: float, ttl_s: float
+) -> dict[str, float]:
+    """Each live poller's p99 poll lateness (seconds), as its last heartbeat reported it."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrangebyscore(keys.pollers, now - ttl_s, "+inf")
+        pipe.hgetall(keys.poller_lateness)
+        live, lateness = cast("tuple[list[str], dict[str, str]]", tuple(await pipe.execute()))
+    return {token: float(lateness.get(token) or 0) for token in live}
+
+
 class SourceLocks:
     """Which poller polls which source: one lock per source, held by a poller's token."""
 
@@ -35,11 +46,12 @@ class SourceLocks:
         self._renew = redis.register_script(_RENEW_SCRIPT)
         self._release = redis.register_script(_RELEASE_SCRIPT)
 
-    async def heartbeat(self, token: str, *, now: float) -> int:
-        """Record `token` as a live poller and forget those silent for a lock TTL; returns
-        how many pollers are alive (at least 1)."""
+    async def heartbeat(self, token: str, *, now: float, lateness_p99_s: float = 0.0) -> int:
+        """Record `token` as a live poller (with how late its polls start) and forget those
+        silent for a lock TTL; returns how many pollers are alive (at least 1)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._keys.pollers, {token: now})
+            pipe.hset(self._keys.poller_lateness, token, repr(round(lateness_p99_s, 4)))
             pipe.zremrangebyscore(self._keys.pollers, "-inf", now - self._ttl_ms / 1000)
             pipe.zcard(self._keys.pollers)
             *_, live = await pipe.execute()
@@ -47,7 +59,10 @@ class SourceLocks:
 
     async def leave(self, token: str) -> None:
         """Remove `token` from the live pollers (clean stop)."""
-        await self._redis.zrem(self._keys.pollers, token)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self._keys.pollers, token)
+            pipe.hdel(self._keys.poller_lateness, token)
+            await pipe.execute()
 
     async def acquire(self, source_ids: Sequence[str], token: str, *, wanted: int) -> list[str]:
         """Take up to `wanted` of the free locks among `source_ids`, in the order given: one

@@ -4,6 +4,7 @@ a real Redis, real locks. No sleeps: each round polls what is due, then the test
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from typing import Any
@@ -11,8 +12,13 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from relay.core.models import QueueDepths
 from relay.ingest.poller import _next_due
+from relay.observability.status import RelayStatus
+from relay.observability.status_report import render_text
 from relay.store.keys import Keys
+from relay.store.locks import poller_lateness
+from relay.store.server import RedisMemory
 from relay.store.sources import SourceStore
 from tests.ingest.conftest import (
     ACCOUNTS,
@@ -504,8 +510,19 @@ async def test_poller_that_loses_its_lock_stops_polling_that_source(
     assert any(r.getMessage() == "source lock lost" for r in caplog.records)
 
 
-async def test_lateness_is_measured_from_the_due_time(
-    sim: Sim, sources: SourceStore, stepped: Any, clock: Clock
+_EMPTY_STATUS = RelayStatus(
+    at=0.0,
+    key_prefix="p:",
+    redis=RedisMemory(policy="noeviction", used_bytes=0, max_bytes=0, is_out_of_memory=False),
+    roles={},
+    queues=QueueDepths(0, 0, 0, 0, 0, 0, 0),
+    sources=[],
+    subscriptions=[],
+)
+
+
+async def test_lateness_is_measured_from_the_due_time_and_shown_by_status(
+    sim: Sim, sources: SourceStore, stepped: Any, clock: Clock, aredis: Any, keys: Keys
 ) -> None:
     await make_source(sources, sim, poll_interval_s=1.0)
     poller = await stepped()
@@ -514,3 +531,7 @@ async def test_lateness_is_measured_from_the_due_time(
     (poll,) = (await poller.run_round()).polls
     assert poll.lateness_s == pytest.approx(0.5)
     assert poller.lateness_p99_s == pytest.approx(0.5)
+    await poller.run_round()  # the next discovery publishes it for `relay status`
+    assert await poller_lateness(aredis, keys, now=clock.now, ttl_s=15) == {poller.token: 0.5}
+    status = dataclasses.replace(_EMPTY_STATUS, poll_lateness_p99_s={poller.token: 1.5})
+    assert "start late by 1500 ms p99 (1 pollers)  BEHIND" in render_text(status)
