@@ -19,7 +19,7 @@ from relay.core.models import DeadLetter, Listing
 from relay.store.keys import Keys
 from relay.store.pagination import page_ids
 
-# KEYS: dead letter, index, stream; ARGV: id. Reading, queueing and removing in one script
+# KEYS: dead letter, index, replay lane; ARGV: id. Reading, queueing and removing in one script
 # means two concurrent retries of one dead letter queue it once.
 _RETRY_SCRIPT = """
 local stored = redis.call('GET', KEYS[1])
@@ -121,7 +121,7 @@ class DeadLetterStore:
         letter, atomically; raises NotFound (also for the loser of two concurrent retries)."""
         keys = self._keys
         stored = await self._retry(
-            keys=[keys.dead_letter(dead_letter_id), keys.dead_letters, keys.stream],
+            keys=[keys.dead_letter(dead_letter_id), keys.dead_letters, keys.replay_stream],
             args=[dead_letter_id],
         )
         if stored is None:

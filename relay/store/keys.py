@@ -13,6 +13,8 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}evs                         zset: event ids by seq (the feed, newest first)
   {p}evs:ts                      zset: event ids by message timestamp (replay windows)
   {p}stream                      stream: delivery hand-off (fields below), group "dispatch"
+  {p}stream:replay               stream: the replay lane (replays, redeliveries, dead-letter
+                                 retries), same fields and group, read after the live stream
   {p}run:{stream_entry_id}       set: subscription ids already settled for that entry
   {p}sub:{id}                    hash: one subscription
   {p}subs                        zset: subscription ids by seq
@@ -88,6 +90,10 @@ class Keys:
     @property
     def stream(self) -> str:
         return f"{self.prefix}stream"
+
+    @property
+    def replay_stream(self) -> str:
+        return f"{self.prefix}stream:replay"
 
     def run(self, entry_id: str) -> str:
         return f"{self.prefix}run:{entry_id}"

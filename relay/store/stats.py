@@ -13,25 +13,29 @@ from relay.store.keys import DISPATCH_GROUP, Keys
 
 
 async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
-    """Every queue's depth in one round trip (plus one for the consumer group)."""
+    """Every queue's depth in one round trip (plus one per lane for the consumer group); the
+    first-attempt figures cover both lanes (live and replay)."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xlen(keys.stream)
+        pipe.xlen(keys.replay_stream)
         pipe.llen(keys.rq_queue)
         pipe.zcard(keys.rq_scheduled)
         pipe.zcard(keys.dead_letters)
         pipe.zcard(keys.rq_started)
         pipe.zcard(keys.rq_failed)
         replies = cast("list[int]", await pipe.execute())
-    length, ready, scheduled, dead, running, failed = replies
+    live_length, replay_length, ready, scheduled, dead, running, failed = replies
+    length = int(live_length) + int(replay_length)
     limited = sum(len(ids) for ids in (await _rate_limited(redis, keys)).values())
     pending = 0
-    try:
-        groups = await redis.xinfo_groups(keys.stream)
-    except ResponseError:  # no stream yet
-        groups = []
-    for group in groups:
-        if group.get("name") == DISPATCH_GROUP:
-            pending = int(group.get("pending", 0))
+    for lane in (keys.stream, keys.replay_stream):
+        try:
+            groups = await redis.xinfo_groups(lane)
+        except ResponseError:  # no stream yet
+            groups = []
+        for group in groups:
+            if group.get("name") == DISPATCH_GROUP:
+                pending += int(group.get("pending", 0))
     return QueueDepths(
         stream_backlog=max(0, int(length) - pending),
         stream_pending=pending,

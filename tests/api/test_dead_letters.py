@@ -44,12 +44,14 @@ async def test_list_get_and_retry(client: httpx.AsyncClient, store: Store) -> No
         "failed_at": "2023-11-14T22:13:20Z",
     }
 
-    before = await store.redis.xlen(store.keys.stream)
+    before = await store.redis.xlen(store.keys.replay_stream)
     retried = await client.post(f"/v1/dead-letters/{ids[0]}/retry")
     assert retried.status_code == 202
     assert retried.json() == one
-    entries = cast("list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.stream))
-    assert await store.redis.xlen(store.keys.stream) == before + 1
+    entries = cast(
+        "list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.replay_stream)
+    )
+    assert await store.redis.xlen(store.keys.replay_stream) == before + 1
     assert entries[-1][1] == {"e": "evt_0", "s": sub, "x": "1"}
     assert (await client.get(f"/v1/dead-letters/{ids[0]}")).status_code == 404
     assert (await client.post(f"/v1/dead-letters/{ids[0]}/retry")).status_code == 404
@@ -66,7 +68,7 @@ async def test_retrying_a_dead_letter_of_a_deleted_subscription_is_409_and_keeps
     sub = await subscribe(client)
     dead_id = await add_dead_letter(store, 1, sub)
     assert (await client.delete(f"/v1/subscriptions/{sub}")).status_code == 204
-    before = await store.redis.xlen(store.keys.stream)
+    before = await store.redis.xlen(store.keys.replay_stream)
 
     retried = await client.post(f"/v1/dead-letters/{dead_id}/retry")
 
@@ -74,7 +76,7 @@ async def test_retrying_a_dead_letter_of_a_deleted_subscription_is_409_and_keeps
     assert retried.headers["content-type"] == "application/problem+json"
     assert "was deleted" in retried.json()["detail"]
     assert (await client.get(f"/v1/dead-letters/{dead_id}")).status_code == 200
-    assert await store.redis.xlen(store.keys.stream) == before
+    assert await store.redis.xlen(store.keys.replay_stream) == before
 
 
 async def test_retrying_a_dead_letter_of_a_disabled_subscription_is_409(

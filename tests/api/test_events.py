@@ -14,7 +14,9 @@ from tests.api.conftest import message
 
 
 async def stream_entries(store: Store) -> list[dict[str, str]]:
-    entries = cast("list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.stream))
+    entries = cast(
+        "list[tuple[str, dict[str, str]]]", await store.redis.xrange(store.keys.replay_stream)
+    )
     return [fields for _, fields in entries]
 
 

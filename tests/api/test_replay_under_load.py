@@ -33,6 +33,7 @@ async def _replay_while_busy(
     created = await client.post("/v1/subscriptions", json={"url": "https://example.com/hook"})
     subscription_id = created.json()["id"]
     live_before = await store.redis.xlen(store.keys.stream)
+    lane_before = await store.redis.xlen(store.keys.replay_stream)
 
     async def busy(i: int) -> int:
         path = "/v1/events?limit=20" if i % 2 else f"/v1/subscriptions/{subscription_id}"
@@ -49,7 +50,8 @@ async def _replay_while_busy(
     assert Counter(others) == {200: concurrent}
     queued = await _queued_for(store, subscription_id)
     assert len(queued) == events and set(queued.values()) == {1}
-    assert await store.redis.xlen(store.keys.stream) == live_before + events
+    assert await store.redis.xlen(store.keys.replay_stream) == lane_before + events
+    assert await store.redis.xlen(store.keys.stream) == live_before  # live lane untouched
 
 
 async def _queued_for(store: Store, subscription_id: str) -> Counter[str]:
@@ -58,7 +60,7 @@ async def _queued_for(store: Store, subscription_id: str) -> Counter[str]:
     while True:
         rows = cast(
             "list[tuple[str, dict[str, str]]]",
-            await store.redis.xrange(store.keys.stream, min=start, count=5000),
+            await store.redis.xrange(store.keys.replay_stream, min=start, count=5000),
         )
         for entry_id, fields in rows:
             if fields.get("s") == subscription_id and entry_id != start:

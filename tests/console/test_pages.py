@@ -281,11 +281,11 @@ async def test_redeliver_queues_the_event_and_a_disabled_target_is_a_conflict_pa
 ) -> None:
     sub_id, _ = await _subscription(console, "https://example.com/hook")
     (event,) = await add_events(message("doc-9"))
-    before = await store.redis.xlen(store.keys.stream)
+    before = await store.redis.xlen(store.keys.replay_stream)
     response = await console.post(f"/ui/events/{event.id}/redeliver", {"subscription_id": ""})
     assert response.status_code == 303
     assert response.headers["location"] == "/ui/events?done=redelivered&n=1"
-    assert await store.redis.xlen(store.keys.stream) == before + 1
+    assert await store.redis.xlen(store.keys.replay_stream) == before + 1
     await store.subscriptions.update(sub_id, enabled=False)
     conflict = await console.post(f"/ui/events/{event.id}/redeliver", {"subscription_id": sub_id})
     assert conflict.status_code == 409 and "is disabled" in conflict.text

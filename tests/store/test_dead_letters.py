@@ -25,7 +25,7 @@ async def _add(store: DeadLetterStore, n: int = 1) -> DeadLetter:
 
 
 async def _stream(aredis: redis.asyncio.Redis, keys: Keys) -> list[dict[str, str]]:
-    entries = cast("list[tuple[str, dict[str, str]]]", await aredis.xrange(keys.stream))
+    entries = cast("list[tuple[str, dict[str, str]]]", await aredis.xrange(keys.replay_stream))
     return [fields for _, fields in entries]
 
 
@@ -91,7 +91,7 @@ async def test_retry_of_an_unknown_dead_letter_raises_not_found_and_queues_nothi
     store = DeadLetterStore(redis=aredis, keys=keys)
     with pytest.raises(NotFound):
         await store.retry("dl_missing")
-    assert await aredis.exists(keys.stream) == 0
+    assert await aredis.exists(keys.replay_stream) == 0
 
 
 async def test_concurrent_retries_queue_the_delivery_once(

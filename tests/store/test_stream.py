@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio
 
 from relay.store.keys import DISPATCH_GROUP, Keys
@@ -52,3 +54,35 @@ async def test_a_dead_holders_entries_are_taken_over_once(
     assert [e.event_id for e in taken] == [e.event_id for e in held] == ["evt_a", "evt_b"]
     assert late == []  # just claimed: not idle, so a racing peer gets none of them
     assert await stream.holders() == {"alive": 2}
+
+
+async def test_a_read_takes_live_entries_first_and_replays_for_at_most_half_the_rest(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    lanes = DeliveryStream(redis=aredis, keys=keys)
+    await lanes.ensure_group()
+    await lanes.publish_many([(f"evt_r{i}", "sub_a") for i in range(300)])
+    for i in range(10):
+        await lanes.publish(f"evt_l{i}")
+
+    first = await lanes.read(consumer="c", count=200, block_ms=10)
+    live = [e for e in first if not e.is_explicit]
+    assert [e.event_id for e in live] == [f"evt_l{i}" for i in range(10)]
+    assert len(first) - len(live) == 95  # half of the 190 left
+    only_replays = await lanes.read(consumer="c", count=200, block_ms=10)
+    assert len(only_replays) == 100 and all(e.is_explicit for e in only_replays)
+
+    await lanes.settle(done=[e.id for e in first + only_replays], partial={}, keep_s=60)
+    assert await aredis.xlen(keys.stream) == 0
+    assert await aredis.xlen(keys.replay_stream) == 300 - 195
+    pending = await aredis.xpending(keys.replay_stream, DISPATCH_GROUP)
+    assert int(pending["pending"]) == 0
+
+
+async def test_a_blocked_read_wakes_for_a_replay(aredis: redis.asyncio.Redis, keys: Keys) -> None:
+    lanes = DeliveryStream(redis=aredis, keys=keys)
+    await lanes.ensure_group()
+    reading = asyncio.ensure_future(lanes.read(consumer="c", count=10, block_ms=10_000))
+    await lanes.publish("evt_x", explicit=True)
+    (entry,) = await asyncio.wait_for(reading, timeout=5)  # well before the block ends
+    assert entry.event_id == "evt_x" and entry.is_explicit
