@@ -2,7 +2,8 @@
 
 Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets`
 (`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
-`description`, `headers`, `disabled_reason` as JSON. Every change bumps `subs:version`
+`description`, `headers`, `disabled_reason` as JSON; `payload_format` plain (absent on rows
+written before it existed: "standard"). Every change bumps `subs:version`
 in the same transaction, so a reader that saw the new version reads the new data.
 """
 
@@ -19,7 +20,7 @@ from redis.typing import EncodableT, FieldT
 
 from relay.core.errors import NotFound
 from relay.core.ids import new_id
-from relay.core.models import Listing, Secret, Subscription
+from relay.core.models import PAYLOAD_STANDARD, Listing, Secret, Subscription
 from relay.core.signing import new_secret
 from relay.store.keys import Keys
 from relay.store.pagination import page_ids
@@ -56,6 +57,7 @@ class SubscriptionStore:
         headers: Mapping[str, str],
         enabled: bool,
         now: float,
+        payload_format: str = PAYLOAD_STANDARD,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
         subscription = Subscription(
@@ -68,6 +70,7 @@ class SubscriptionStore:
             description=description,
             headers=dict(headers),
             enabled=enabled,
+            payload_format=payload_format,
         )
         keys = self._keys
         seq = await self._redis.incr(keys.seq)
@@ -113,6 +116,7 @@ class SubscriptionStore:
         description: str | Unset | None = UNSET,
         headers: Mapping[str, str] | Unset = UNSET,
         enabled: bool | Unset = UNSET,
+        payload_format: str | Unset = UNSET,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
         changes: dict[str, Any] = {}
@@ -130,6 +134,8 @@ class SubscriptionStore:
             changes["enabled"] = enabled
             if enabled:
                 changes["disabled_reason"] = None
+        if not isinstance(payload_format, Unset):
+            changes["payload_format"] = payload_format
         return await self._modify(subscription_id, lambda sub: replace(sub, **changes))
 
     async def disable(self, subscription_id: str, *, reason: str) -> None:
@@ -214,6 +220,7 @@ def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
         "description": _json(sub.description),
         "headers": _json(dict(sub.headers)),
         "disabled_reason": _json(sub.disabled_reason),
+        "payload_format": sub.payload_format,
     }
 
 
@@ -232,6 +239,7 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
         headers=json.loads(fields["headers"]),
         enabled=fields["enabled"] == "1",
         disabled_reason=json.loads(fields["disabled_reason"]),
+        payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
     )
 
 
