@@ -5,7 +5,7 @@ and the same body gets that answer again without running; the same key with anot
 a repeat while the first is still running, is 409 Conflict: the key is fine, it clashes with
 the state an earlier request left (Stripe answers 400 and 409; the IETF draft 422 and 409).
 A request that fails validation keeps nothing, so the client can correct it and retry with
-the same key (Stripe does the same).
+the same key (Stripe does the same). Keys are remembered per credential.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def check_key(value: str) -> str:
     if not _KEY.search(value):
         raise InvalidInput(f"{HEADER} must be 1 to 255 visible ASCII characters", field=HEADER)
     return value
+
+
+def credential_scope(authorization: str) -> str:
+    """A short digest of the credential a request came with: keys are remembered per
+    credential (like Stripe's per account), so two clients' keys never collide."""
+    return hashlib.sha256(authorization.encode()).hexdigest()[:32]
 
 
 def fingerprint(data: Any) -> str:

@@ -32,7 +32,10 @@ async def create_subscription(request: Request) -> Response:
         status, body = await create()
         replayed = False
     else:
-        answer = await idempotency.once(ctx, "subscriptions.create", key, data, create)
+        # Keys are per credential, so one client can never be handed another's answer.
+        scope = idempotency.credential_scope(request.headers.get("authorization", ""))
+        operation = f"subscriptions.create:{scope}"
+        answer = await idempotency.once(ctx, operation, key, data, create)
         status, body, replayed = answer.status, answer.body, answer.replayed
     headers = {"Location": f"/v1/subscriptions/{body['id']}"}
     if replayed:

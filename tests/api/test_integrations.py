@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import message
+from tests.api.conftest import SECOND_TOKEN, message
 
 HOOK = {"url": "https://example.com/hook", "event_types": ["message.received"]}
 
@@ -126,3 +126,15 @@ async def test_test_ping_is_the_only_way_a_ping_is_sent(
     attempt = (await client.post(f"/v1/subscriptions/{created['id']}/test")).json()
     assert attempt["status_code"] == 204
     assert [r.body for r in recorder.received if b"relay.ping" in r.body]
+
+
+async def test_idempotency_keys_are_per_credential(client: httpx.AsyncClient) -> None:
+    first = await client.post("/v1/subscriptions", json=HOOK, headers={"Idempotency-Key": "k"})
+    other = await client.post(
+        "/v1/subscriptions",
+        json=HOOK,
+        headers={"Idempotency-Key": "k", "Authorization": f"Bearer {SECOND_TOKEN}"},
+    )
+    assert first.status_code == other.status_code == 201
+    assert other.json()["id"] != first.json()["id"]
+    assert "idempotent-replayed" not in other.headers
