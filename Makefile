@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest soak bench lock clean
+.PHONY: dev test lint typecheck pytest zapier soak bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" --durations=15
+
+# The Zapier app's tests (npm ci + npm test against a live relay); also part of `pytest`.
+zapier: $(STAMP)
+	$(BIN)/pytest -q tests/workers/test_zapier_app.py
 
 soak: $(STAMP)
 	RELAY_SOAK=1 $(BIN)/pytest -q -m slow

@@ -131,6 +131,25 @@ class Settings:
         return self.admin_tokens
 
 
+DEFAULT_CLIENT_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """What the admin commands (`relay sources ...`) need to reach a relay: `RELAY_URL` and
+    `RELAY_TOKEN`; separate from Settings so a client never trips over server settings."""
+
+    url: str = DEFAULT_CLIENT_URL
+    token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            url=env.get("RELAY_URL") or DEFAULT_CLIENT_URL, token=env.get("RELAY_TOKEN") or None
+        )
+
+
 def _prefix(raw: str) -> str:
     if not raw or any(c.isspace() for c in raw) or len(raw) > 64:
         raise ConfigError(f"RELAY_KEY_PREFIX must be 1-64 characters without spaces, got {raw!r}")

@@ -1,5 +1,7 @@
-"""The `relay` command: one subcommand per role, plus `run` (all roles), `dev`, `simulate`
-and `status`.
+"""The `relay` command: the roles, `run`, `dev`, `simulate`, `status` and admin commands.
+
+One subcommand per role, plus `run` (all roles), `dev`, `simulate` and `status`, and the
+admin commands over the REST API (workers/admin_cli.py).
 
 Every long-running command logs JSON lines to stderr and stops cleanly on SIGTERM/SIGINT.
 Exit codes: 0 clean stop, 2 bad configuration or usage, 3 Redis unreachable.
@@ -21,6 +23,7 @@ from relay.observability.telemetry import HeartbeatPublisher
 from relay.settings import Settings
 from relay.store.connection import check_redis, require_safe_eviction_policy
 from relay.store.keys import Keys
+from workers.admin_cli import add_admin_commands
 from workers.dev_state import newest_dev
 from workers.supervisor import ROLES
 
@@ -87,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     receiver.add_argument("--host", default="127.0.0.1")
     receiver.add_argument("--port", type=int, default=8070)
     receiver.set_defaults(handler=_demo_receiver)
+    add_admin_commands(commands)
     return parser
 
 

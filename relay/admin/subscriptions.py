@@ -8,10 +8,18 @@ from typing import Any
 from relay.admin import validation
 from relay.admin.context import AdminContext
 from relay.core.errors import InvalidInput, UnsafeTarget
-from relay.core.models import EVENT_TYPES, Listing, Subscription
+from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD, Listing, Subscription
 from relay.core.urls import validate_target_url
 
-FIELDS = ("url", "event_types", "source_ids", "description", "headers", "enabled")
+FIELDS = (
+    "url",
+    "event_types",
+    "source_ids",
+    "description",
+    "headers",
+    "enabled",
+    "payload_format",
+)
 MAX_DESCRIPTION = 500
 MAX_SOURCE_IDS = 100
 MAX_ID_LENGTH = 100
@@ -56,6 +64,15 @@ def _description(value: Any) -> str | None:
     return validation.text(value, "description", max_length=MAX_DESCRIPTION, min_length=0)
 
 
+def _payload_format(value: Any) -> str:
+    checked = validation.text(value, "payload_format", max_length=16)
+    if checked not in PAYLOAD_FORMATS:
+        raise InvalidInput(
+            f"payload_format must be one of {', '.join(PAYLOAD_FORMATS)}", field="payload_format"
+        )
+    return checked
+
+
 def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
     """The given fields (API names), validated, as SubscriptionStore keyword arguments."""
     parsers: dict[str, Callable[[Any], Any]] = {
@@ -65,6 +82,7 @@ def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
         "description": _description,
         "headers": validation.headers,
         "enabled": lambda v: validation.boolean(v, "enabled"),
+        "payload_format": _payload_format,
     }
     return {name: parsers[name](data[name]) for name in FIELDS if name in data}
 
@@ -81,6 +99,7 @@ async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscript
         headers=fields.get("headers", {}),
         enabled=fields.get("enabled", True),
         now=ctx.clock(),
+        payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
     )
 
 

@@ -7,10 +7,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.admin import events
+from relay.admin.validation import MAX_LIMIT
 from relay.api import serializers
-from relay.core.models import EVENT_TYPES
+from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD
 from relay.web.context import context
-from relay.web.query import page_params, query_choice, query_text
+from relay.web.query import page_params, query_choice, query_integer, query_text
 from relay.web.routing import resource
 
 
@@ -26,6 +27,18 @@ async def list_events(request: Request) -> Response:
     return JSONResponse(serializers.listing(page, serializers.event))
 
 
+async def event_samples(request: Request) -> Response:
+    """A bare array of bodies as they would be sent (Zapier's performList wants no envelope)."""
+    limit = query_integer(request, "limit", low=1, high=MAX_LIMIT)
+    bodies = await events.sample_bodies(
+        context(request),
+        limit=events.DEFAULT_SAMPLES if limit is None else limit,
+        type=query_choice(request, "type", EVENT_TYPES),
+        payload_format=query_choice(request, "format", PAYLOAD_FORMATS) or PAYLOAD_STANDARD,
+    )
+    return JSONResponse(bodies)
+
+
 async def get_event(request: Request) -> Response:
     event = await events.get_event(context(request), request.path_params["event_id"])
     return JSONResponse(serializers.event(event))
@@ -34,5 +47,6 @@ async def get_event(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         resource("/v1/events", get=list_events),
+        resource("/v1/events/samples", get=event_samples),  # before {event_id}, which it fits
         resource("/v1/events/{event_id}", get=get_event),
     ]

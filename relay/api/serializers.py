@@ -51,6 +51,7 @@ def subscription(value: Subscription) -> dict[str, Any]:
         "headers": dict(value.headers),
         "enabled": value.enabled,
         "disabled_reason": value.disabled_reason,
+        "payload_format": value.payload_format,
         "created_at": rfc3339(value.created_at),
     }
 

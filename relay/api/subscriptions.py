@@ -5,11 +5,13 @@ Zapier REST Hooks: subscribing is POST with a target URL, unsubscribing is DELET
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from relay.admin import subscriptions
+from relay.admin import idempotency, subscriptions
 from relay.api import serializers
 from relay.web.bodies import read_json_object
 from relay.web.context import context
@@ -19,12 +21,26 @@ from relay.web.routing import resource
 
 async def create_subscription(request: Request) -> Response:
     data = await read_json_object(request, known=subscriptions.FIELDS)
-    subscription = await subscriptions.add_subscription(context(request), data)
-    return JSONResponse(
-        serializers.subscription_created(subscription),
-        status_code=201,
-        headers={"Location": f"/v1/subscriptions/{subscription.id}"},
-    )
+    ctx = context(request)
+
+    async def create() -> tuple[int, dict[str, Any]]:
+        subscription = await subscriptions.add_subscription(ctx, data)
+        return 201, serializers.subscription_created(subscription)
+
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        status, body = await create()
+        replayed = False
+    else:
+        # Keys are per credential, so one client can never be handed another's answer.
+        scope = idempotency.credential_scope(request.headers.get("authorization", ""))
+        operation = f"subscriptions.create:{scope}"
+        answer = await idempotency.once(ctx, operation, key, data, create)
+        status, body, replayed = answer.status, answer.body, answer.replayed
+    headers = {"Location": f"/v1/subscriptions/{body['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def list_subscriptions(request: Request) -> Response:

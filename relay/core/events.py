@@ -6,7 +6,14 @@ import json
 import time
 
 from relay.core.ids import event_id_for, new_id
-from relay.core.models import MESSAGE_RECEIVED, MESSAGE_SENT, RELAY_PING, Event, Message
+from relay.core.models import (
+    MESSAGE_RECEIVED,
+    MESSAGE_SENT,
+    PAYLOAD_FLAT,
+    RELAY_PING,
+    Event,
+    Message,
+)
 
 
 def rfc3339(epoch_s: float) -> str:
@@ -54,8 +61,40 @@ def ping_event(*, subscription_id: str, now: float) -> Event:
 
 def _body(kind: str, timestamp: int, data: dict[str, object]) -> bytes:
     payload = {"type": kind, "timestamp": rfc3339(timestamp), "data": data}
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return _compact_json(payload)
+
+
+# The standard body's `data` keys renamed in the flat body; other keys keep their names.
+_FLAT_NAMES = {"documentId": "document_id", "originDocumentId": "origin_document_id"}
+
+
+def flat_body(event_id: str, standard_body: bytes) -> bytes:
+    """The `flat` payload of an event from its standard body: one level, the webhook id as
+    `id`, the message's RFC 3339 time as `occurred_at`, `data`'s fields beside them with
+    snake_case names (`document_id`, `origin_document_id`); a field the standard body omits
+    is omitted here too."""
+    standard = json.loads(standard_body)
+    flat: dict[str, object] = {
+        "id": event_id,
+        "type": standard["type"],
+        "occurred_at": standard["timestamp"],
+    }
+    for name, value in standard["data"].items():
+        flat[_FLAT_NAMES.get(name, name)] = value
+    return _compact_json(flat)
+
+
+def body_for(event: Event, payload_format: str) -> bytes:
+    """The exact bytes sent (and signed) for `event` to a subscription of `payload_format`."""
+    if payload_format == PAYLOAD_FLAT:
+        return flat_body(event.id, event.body)
+    return event.body
+
+
+def _compact_json(value: object) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate from the upstream is kept, as a JSON escape."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate from the upstream: kept, as a JSON escape
-        return json.dumps(payload, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()

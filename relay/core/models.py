@@ -21,6 +21,9 @@ MESSAGE_RECEIVED = "message.received"
 MESSAGE_SENT = "message.sent"
 RELAY_PING = "relay.ping"
 EVENT_TYPES = (MESSAGE_RECEIVED, MESSAGE_SENT)
+PAYLOAD_STANDARD = "standard"
+PAYLOAD_FLAT = "flat"
+PAYLOAD_FORMATS = (PAYLOAD_STANDARD, PAYLOAD_FLAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ class Subscription:
     headers: Mapping[str, str] = field(default_factory=dict)
     enabled: bool = True
     disabled_reason: str | None = None
+    payload_format: str = PAYLOAD_STANDARD  # one of PAYLOAD_FORMATS
 
     def matches(self, event: Event) -> bool:
         """Whether `event` goes to this subscription by its type and source filters."""

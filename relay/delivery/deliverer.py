@@ -23,7 +23,7 @@ from yarl import URL
 
 from relay import __version__
 from relay.core.errors import InvalidInput, RelayError
-from relay.core.events import ping_event
+from relay.core.events import body_for, ping_event
 from relay.core.headers import is_reserved_header
 from relay.core.ids import new_id
 from relay.core.models import Attempt, Event, Subscription
@@ -159,9 +159,10 @@ class Deliverer:
         return AttemptResult(attempt=attempt, outcome=outcome, retry_after=retry_after)
 
     def headers_for(
-        self, event: Event, subscription: Subscription, *, now: float
+        self, event: Event, subscription: Subscription, *, now: float, body: bytes | None = None
     ) -> dict[str, str]:
-        """The request headers: the subscription's own first, then the signed webhook ones."""
+        """The request headers: the subscription's own first, then the signed webhook ones
+        (over `body`, by default the event's body in the subscription's payload format)."""
         headers = {
             name: value
             for name, value in subscription.headers.items()
@@ -170,7 +171,7 @@ class Deliverer:
         signed = webhook_headers(
             msg_id=event.id,
             timestamp=int(now),
-            body=event.body,
+            body=body_for(event, subscription.payload_format) if body is None else body,
             secrets=subscription.signing_secrets(now=now),
             user_agent=USER_AGENT,
         )
@@ -189,15 +190,16 @@ class Deliverer:
         refusal = self._refuse_ip_literal(subscription.url)
         if refusal is not None:
             return None, None, None, refusal
+        payload = body_for(event, subscription.payload_format)
         try:
-            headers = self.headers_for(event, subscription, now=now)
+            headers = self.headers_for(event, subscription, now=now, body=payload)
         except InvalidInput as exc:  # no secret left to sign with, or a malformed one
             return None, None, None, f"cannot sign: {exc.detail}"
         deadline = asyncio.get_running_loop().time() + self._timeout_s
         try:
             async with asyncio.timeout_at(deadline):
                 response = await self._session.post(
-                    subscription.url, data=event.body, headers=headers, allow_redirects=False
+                    subscription.url, data=payload, headers=headers, allow_redirects=False
                 )
         except TimeoutError:
             return None, None, None, f"timeout after {self._timeout_s} s"

@@ -11,6 +11,7 @@ from relay.store.attempts import AttemptLog
 from relay.store.console_sessions import ConsoleSessionStore
 from relay.store.dead_letters import DeadLetterStore
 from relay.store.events import EventStore
+from relay.store.idempotency import IdempotencyStore
 from relay.store.keys import Keys
 from relay.store.retry_queue import RetryStates
 from relay.store.sources import SourceStore
@@ -32,6 +33,7 @@ class Store:
     attempts: AttemptLog
     dead_letters: DeadLetterStore
     console_sessions: ConsoleSessionStore
+    idempotency: IdempotencyStore
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -49,4 +51,5 @@ class Store:
                 redis=redis, keys=keys, retention_s=settings.event_retention_s
             ),
             console_sessions=ConsoleSessionStore(redis=redis, keys=keys),
+            idempotency=IdempotencyStore(redis=redis, keys=keys),
         )

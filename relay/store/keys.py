@@ -140,6 +140,10 @@ class Keys:
         """Attempt counters of one epoch minute (`int(at // 60)`), for the console's chart."""
         return f"{self.prefix}dpm:{minute}"
 
+    def idempotency(self, operation: str, key_hash: str) -> str:
+        """The remembered answer to one `Idempotency-Key` (its SHA-256) of one operation."""
+        return f"{self.prefix}idem:{operation}:{key_hash}"
+
     def ui_session(self, session_hash: str) -> str:
         """One web console session, keyed by the SHA-256 of its cookie value."""
         return f"{self.prefix}ui:{session_hash}"

@@ -2,10 +2,11 @@
 
 Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets`
 (`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
-`description`, `headers`, `disabled_reason` as JSON. Every change bumps `subs:version`
-in the same transaction and scores the subscription's id in `subs:changes` by that version
-(deleted ones stay there as tombstones), so a reader that saw the new version reads the new
-data, and a cache reads only what changed since its version (`changes_since`).
+`description`, `headers`, `disabled_reason` as JSON; `payload_format` plain (absent on rows
+written before it existed: "standard"). Every change bumps `subs:version` in the same
+transaction and scores the subscription's id in `subs:changes` by that version (deleted ones
+stay there as tombstones), so a reader that saw the new version reads the new data, and a
+cache reads only what changed since its version (`changes_since`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from redis.typing import EncodableT, FieldT
 
 from relay.core.errors import NotFound
 from relay.core.ids import new_id
-from relay.core.models import Listing, Secret, Subscription
+from relay.core.models import PAYLOAD_STANDARD, Listing, Secret, Subscription
 from relay.core.signing import new_secret
 from relay.store.keys import Keys
 from relay.store.pagination import page_ids
@@ -62,6 +63,7 @@ class SubscriptionStore:
         headers: Mapping[str, str],
         enabled: bool,
         now: float,
+        payload_format: str = PAYLOAD_STANDARD,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
         subscription = Subscription(
@@ -74,6 +76,7 @@ class SubscriptionStore:
             description=description,
             headers=dict(headers),
             enabled=enabled,
+            payload_format=payload_format,
         )
         keys = self._keys
         seq = await self._redis.incr(keys.seq)
@@ -133,6 +136,7 @@ class SubscriptionStore:
         description: str | Unset | None = UNSET,
         headers: Mapping[str, str] | Unset = UNSET,
         enabled: bool | Unset = UNSET,
+        payload_format: str | Unset = UNSET,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
         changes: dict[str, Any] = {}
@@ -150,6 +154,8 @@ class SubscriptionStore:
             changes["enabled"] = enabled
             if enabled:
                 changes["disabled_reason"] = None
+        if not isinstance(payload_format, Unset):
+            changes["payload_format"] = payload_format
         return await self._modify(subscription_id, lambda sub: replace(sub, **changes))
 
     async def disable(self, subscription_id: str, *, reason: str) -> None:
@@ -242,6 +248,7 @@ def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
         "description": _json(sub.description),
         "headers": _json(dict(sub.headers)),
         "disabled_reason": _json(sub.disabled_reason),
+        "payload_format": sub.payload_format,
     }
 
 
@@ -260,6 +267,7 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
         headers=json.loads(fields["headers"]),
         enabled=fields["enabled"] == "1",
         disabled_reason=json.loads(fields["disabled_reason"]),
+        payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
     )
 
 

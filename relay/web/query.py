@@ -19,6 +19,11 @@ def _query_integer(request: Request, name: str, *, low: int, high: int) -> int |
     return integer(int(float(raw)) if "." in raw else int(raw), name, low=low, high=high)
 
 
+def query_integer(request: Request, name: str, *, low: int, high: int) -> int | None:
+    """An optional integer parameter in [low, high]."""
+    return _query_integer(request, name, low=low, high=high)
+
+
 def page_params(request: Request) -> tuple[int, str | None]:
     """`?limit=` (1-100, default 50) and the opaque `?cursor=`."""
     limit = _query_integer(request, "limit", low=1, high=MAX_LIMIT)

@@ -236,6 +236,8 @@ async def test_scripted_walk_matches_the_schemas(
     evt = {"event_id": event.id}
     await walk("GET", "/v1/events", 200, params={"type": "message.received"})
     await walk("GET", "/v1/events/{event_id}", 200, ids=evt)
+    await walk("GET", "/v1/events/samples", 200, params={"format": "flat"})
+    await walk("GET", "/v1/events/samples", 422, params={"format": "xml"})
     await walk("POST", "/v1/events/{event_id}/redeliver", 202, ids=evt)
     await walk(
         "POST",

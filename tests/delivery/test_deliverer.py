@@ -417,3 +417,26 @@ async def test_a_body_that_never_ends_is_cut_at_the_delivery_timeout(
     assert result.attempt.status_code == 200
     body = result.attempt.response_body or ""
     assert body.startswith("start") and len(body) <= RESPONSE_BODY_LIMIT
+
+
+async def test_flat_subscription_gets_the_flat_body_signed(
+    settings: Settings, serve_app: Callable[..., str], deliverer_for: Callable[..., Deliverer]
+) -> None:
+    secret = new_secret()
+    receiver = Receiver(secret=secret, default=204)
+    url = serve_app(receiver.app())
+    deliverer = deliverer_for(settings)
+    await deliverer.start()
+    event = make_event()
+
+    subscription = make_subscription(url + "/", secret, payload_format="flat")
+    result = await deliverer.attempt(event, subscription, attempt_number=1, now=time.time())
+
+    assert result.outcome is Outcome.DELIVERED
+    (got,) = receiver.received
+    assert got.verified and got.webhook_id == event.id
+    body = json.loads(got.body)
+    assert body["id"] == event.id and body["type"] == "message.received"
+    assert body["document_id"] == "51750a01e4b0d1406c9c5fdb"
+    assert body["from"] == "61555879987" and body["text"] == " ggghhh"
+    assert "data" not in body

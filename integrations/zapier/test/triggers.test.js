@@ -1,0 +1,202 @@
+'use strict';
+
+// The app against a live relay (started by tests/workers/test_zapier_app.py, which passes
+// RELAY_URL, RELAY_TOKEN, RELAY_SIMULATOR_URL and RELAY_SIMULATOR_USERNAME). A local HTTP
+// server stands in for Zapier's hook URL; SMS come from the MC5 simulator's control API.
+
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { after, before, describe, it } = require('node:test');
+
+const zapier = require('zapier-platform-core');
+const { compileApp, serializeApp } = require('zapier-platform-core/src/tools/schema');
+const { validateAppDefinition } = require('zapier-platform-schema');
+
+const App = require('../index');
+
+const appTester = zapier.createAppTester(App);
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this through tests/workers/test_zapier_app.py`);
+  return value;
+};
+const RELAY_URL = need('RELAY_URL');
+const authData = { base_url: `${RELAY_URL}/`, api_key: need('RELAY_TOKEN') };
+const incoming = App.triggers.new_incoming_sms.operation;
+const outgoing = App.triggers.new_outgoing_sms.operation;
+
+// What Zapier's hook URL received, and a promise per next request.
+const hooks = [];
+let waiting = [];
+const hookServer = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    const received = { headers: req.headers, body };
+    hooks.push(received);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"success"}');
+    waiting = waiting.filter((w) => !(w.match(received) && (w.resolve(received), true)));
+  });
+});
+const nextHook = (match, timeoutMs = 30000) => {
+  const found = hooks.find(match);
+  if (found) return Promise.resolve(found);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no matching webhook within 30 s')), timeoutMs);
+    waiting.push({ match, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+  });
+};
+let targetUrl;
+
+// A webhook as Zapier hands it to perform: the parsed body and the raw request.
+const hookBundle = (received, subscribeData) => ({
+  authData,
+  subscribeData,
+  cleanedRequest: JSON.parse(received.body),
+  rawRequest: {
+    method: 'POST',
+    headers: Object.fromEntries(
+      Object.entries(received.headers).map(([k, v]) => [`Http-${k.replace(/(^|-)(\w)/g, (m) => m.toUpperCase())}`, v])
+    ),
+    content: received.body,
+  },
+});
+
+const sendSms = async (message) => {
+  const response = await fetch(`${need('RELAY_SIMULATOR_URL')}/_sim/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: need('RELAY_SIMULATOR_USERNAME'), messages: [message] }),
+  });
+  const body = await response.text();
+  assert.equal(response.status, 201, body);
+  return JSON.parse(body).documentIds[0];
+};
+
+const admin = (path, init = {}) =>
+  fetch(`${RELAY_URL}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${authData.api_key}`, ...(init.headers || {}) },
+  });
+
+before(async () => {
+  await new Promise((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
+  targetUrl = `http://127.0.0.1:${hookServer.address().port}/hooks/standard/1/abc/`;
+});
+after(() => hookServer.close());
+
+describe('app definition', () => {
+  it('passes zapier-platform-schema validation as zapier push uploads it', () => {
+    const { errors } = validateAppDefinition(serializeApp(compileApp(App)));
+    assert.deepEqual(errors.map((e) => e.stack), []);
+  });
+
+  it('labels every output field and gives samples in the live shape', () => {
+    for (const trigger of Object.values(App.triggers)) {
+      const { sample, outputFields } = trigger.operation;
+      for (const key of ['id', 'type', 'recipient', 'text', 'document_id']) assert.ok(key in sample);
+      assert.ok(outputFields.every((field) => field.label));
+    }
+  });
+});
+
+describe('authentication', () => {
+  it('accepts a valid key', async () => {
+    const result = await appTester(App.authentication.test, { authData });
+    assert.equal(result.base_url, RELAY_URL);
+  });
+
+  it('rejects a wrong key with relay\'s problem detail', async () => {
+    const bundle = { authData: { ...authData, api_key: 'rk_wrong' } };
+    await assert.rejects(appTester(App.authentication.test, bundle), /relay refused the API key/);
+  });
+});
+
+describe('New incoming SMS', () => {
+  let subscribeData;
+
+  it('subscribes once with the flat payload, even when Zapier repeats it', async () => {
+    subscribeData = await appTester(incoming.performSubscribe, { authData, targetUrl });
+    assert.match(subscribeData.id, /^sub_/);
+    assert.match(subscribeData.secret, /^whsec_/);
+    const again = await appTester(incoming.performSubscribe, { authData, targetUrl });
+    assert.equal(again.id, subscribeData.id);
+    const shown = await (await admin(`/v1/subscriptions/${subscribeData.id}`)).json();
+    assert.equal(shown.payload_format, 'flat');
+    assert.deepEqual(shown.event_types, ['message.received']);
+    assert.equal(shown.url, targetUrl);
+  });
+
+  it('fires perform with a flat item for a live SMS, its signature verified', async () => {
+    const documentId = await sendSms({
+      kind: 'incoming',
+      from: '61555879987',
+      recipient: '61500079987',
+      text: ' is the shop open?',
+    });
+    const received = await nextHook((r) => r.body.includes(documentId));
+    const items = await appTester(incoming.perform, hookBundle(received, subscribeData));
+    assert.equal(items.length, 1);
+    const [item] = items;
+    assert.equal(item.id, received.headers['webhook-id']);
+    assert.equal(item.type, 'message.received');
+    assert.equal(item.document_id, documentId);
+    assert.equal(item.from, '61555879987');
+    assert.equal(item.recipient, '61500079987');
+    assert.equal(item.text, ' is the shop open?');
+  });
+
+  it('refuses a webhook whose body was altered', async () => {
+    const received = hooks.find((r) => r.body.includes('is the shop open?'));
+    const forged = { ...received, body: received.body.replace('open', 'shut') };
+    await assert.rejects(appTester(incoming.perform, hookBundle(forged, subscribeData)), /rejected webhook/);
+  });
+
+  it('does not fire the Zap for relay.ping', async () => {
+    const attempt = await (await admin(`/v1/subscriptions/${subscribeData.id}/test`, { method: 'POST' })).json();
+    assert.equal(attempt.status_code, 200);
+    const ping = await nextHook((r) => r.body.includes('relay.ping'));
+    assert.deepEqual(await appTester(incoming.perform, hookBundle(ping, subscribeData)), []);
+  });
+
+  it('lists samples in the same flat shape, newest first', async () => {
+    const items = await appTester(incoming.performList, { authData });
+    assert.ok(Array.isArray(items) && items.length >= 1);
+    const [newest] = items;
+    assert.equal(newest.text, ' is the shop open?');
+    for (const key of ['id', 'from', 'recipient', 'text', 'document_id', 'occurred_at']) {
+      assert.ok(key in newest, key);
+    }
+    assert.ok(items.every((item) => item.type === 'message.received'));
+  });
+
+  it('unsubscribes, and a second unsubscribe succeeds too', async () => {
+    const bundle = { authData, subscribeData };
+    assert.deepEqual(await appTester(incoming.performUnsubscribe, bundle), {});
+    assert.equal((await admin(`/v1/subscriptions/${subscribeData.id}`)).status, 404);
+    assert.deepEqual(await appTester(incoming.performUnsubscribe, bundle), {});
+  });
+
+  it('subscribes afresh when the remembered subscription is gone', async () => {
+    const renewed = await appTester(incoming.performSubscribe, { authData, targetUrl });
+    assert.notEqual(renewed.id, subscribeData.id);
+    assert.equal((await admin(`/v1/subscriptions/${renewed.id}`)).status, 200);
+    await appTester(incoming.performUnsubscribe, { authData, subscribeData: renewed });
+  });
+});
+
+describe('New outgoing SMS', () => {
+  it('fires for sent messages only, with no from', async () => {
+    const subscribeData = await appTester(outgoing.performSubscribe, { authData, targetUrl });
+    const documentId = await sendSms({ kind: 'outgoing', recipient: '61555879987', text: 'Yes, until 6.' });
+    const received = await nextHook((r) => r.body.includes(documentId));
+    const [item] = await appTester(outgoing.perform, hookBundle(received, subscribeData));
+    assert.equal(item.type, 'message.sent');
+    assert.equal(item.recipient, '61555879987');
+    assert.equal(item.text, 'Yes, until 6.');
+    assert.ok(!('from' in item));
+    const listed = await appTester(outgoing.performList, { authData });
+    assert.ok(listed.length >= 1 && listed.every((i) => i.type === 'message.sent'));
+    await appTester(outgoing.performUnsubscribe, { authData, subscribeData });
+  });
+});

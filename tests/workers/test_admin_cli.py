@@ -1,0 +1,239 @@
+"""The `relay` admin commands against a live relay (`relay dev`): text and --json output,
+problem+json details as readable errors, exit codes, --help everywhere. Commands run
+in-process (`main`), talking HTTP to the live API; one runs as the installed console script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import free_port, wait_until_sync
+from tests.workers.live_relay import LiveRelay
+from workers import cli
+from workers.admin_cli import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def relay_cli(
+    live_relay: LiveRelay, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Run:
+    """`relay_cli("sources", "list")` -> (exit code, stdout, stderr)."""
+    monkeypatch.setenv("RELAY_URL", live_relay.url)
+    monkeypatch.setenv("RELAY_TOKEN", live_relay.token)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return int(exit_info.value.code or 0), out, err
+
+    return run
+
+
+def ok(run: Run, *argv: str) -> str:
+    code, out, err = run(*argv)
+    assert code == 0, err
+    return out
+
+
+def ok_json(run: Run, *argv: str) -> Any:
+    return json.loads(ok(run, *argv, "--json"))
+
+
+@pytest.fixture(scope="module")
+def sms_event(live_relay: LiveRelay) -> Iterator[dict[str, Any]]:
+    """A live incoming SMS, polled from the simulator into an event."""
+    document_id = live_relay.add_sms(
+        kind="incoming", **{"from": "61555000111"}, recipient="61500000222", text=" cli test"
+    )
+
+    def stored() -> dict[str, Any] | None:
+        feed = httpx.get(f"{live_relay.url}/v1/events", headers=live_relay.auth).json()
+        found = [e for e in feed["data"] if e["payload"]["data"]["documentId"] == document_id]
+        return found[0] if found else None
+
+    wait_until_sync(lambda: stored() is not None, timeout_s=30, what="the SMS to be polled")
+    event = stored()
+    assert event is not None
+    yield event
+
+
+def test_sources_add_list_pause_resume(relay_cli: Run) -> None:
+    out = ok(relay_cli, "sources", "add", "--username", "acct@cli", "--password", "pw")
+    assert "acct@cli" in out and "pw" not in out.split()
+    created = ok_json(relay_cli, "sources", "add", "--username", "acct2@cli", "--password", "pw")
+    assert created["username"] == "acct2@cli" and "password" not in created
+
+    listing = ok(relay_cli, "sources", "list")
+    assert listing.splitlines()[0].split()[:3] == ["ID", "USERNAME", "STATUS"]
+    assert created["id"] in listing
+    assert created["id"] in [s["id"] for s in ok_json(relay_cli, "sources", "list")["data"]]
+
+    assert ok(relay_cli, "sources", "pause", created["id"]).strip().endswith("paused")
+    assert ok_json(relay_cli, "sources", "resume", created["id"])["status"] == "ok"
+    assert ok_json(relay_cli, "sources", "pause", created["id"])["status"] == "paused"
+
+
+def test_sources_add_reads_the_password_from_stdin(
+    relay_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("secret-pw\n"))
+    created = ok_json(relay_cli, "sources", "add", "--username", "stdin@cli", "--password-stdin")
+    assert created["username"] == "stdin@cli"
+
+
+def test_sources_errors_are_readable_with_exit_codes(relay_cli: Run) -> None:
+    code, out, err = relay_cli("sources", "pause", "src_missing")
+    assert code == EXIT_REFUSED and out == ""
+    assert err.startswith("relay: 404 Not Found: ") and "src_missing" in err
+    code, _, err = relay_cli(
+        "sources", "add", "--username", "x@cli", "--password", "p", "--poll-interval", "-1"
+    )
+    assert code == EXIT_REFUSED and "422" in err and "poll_interval" in err
+    code, _, err = relay_cli("sources", "add", "--username", "x@cli")
+    assert code == EXIT_USAGE and "--password" in err
+
+
+def test_subscriptions_add_list_show_disable_enable_rotate(
+    relay_cli: Run, live_relay: LiveRelay
+) -> None:
+    url = "http://127.0.0.1:9/hook"
+    out = ok(
+        relay_cli, "subscriptions", "add", url, "--event-type", "message.received",
+        "--header", "X-Team: ops", "--payload-format", "flat", "--description", "cli",
+    )  # fmt: skip
+    assert "whsec_" in out and "flat" in out
+    created = ok_json(relay_cli, "subscriptions", "add", url)
+    sub_id = created["id"]
+    assert created["secret"].startswith("whsec_") and created["payload_format"] == "standard"
+
+    assert sub_id in ok(relay_cli, "subscriptions", "list")
+    assert sub_id in [s["id"] for s in ok_json(relay_cli, "subscriptions", "list")["data"]]
+    shown = ok(relay_cli, "subscriptions", "show", sub_id)
+    assert url in shown and "latest attempts:" in shown and "whsec_" not in shown
+    assert ok_json(relay_cli, "subscriptions", "show", sub_id)["id"] == sub_id
+
+    assert ok(relay_cli, "subscriptions", "disable", sub_id).strip().endswith("disabled")
+    assert ok_json(relay_cli, "subscriptions", "enable", sub_id)["enabled"] is True
+    assert ok_json(relay_cli, "subscriptions", "disable", sub_id)["enabled"] is False
+
+    rotated = ok(relay_cli, "subscriptions", "rotate", sub_id, "--overlap-seconds", "60")
+    assert "new secret  whsec_" in rotated
+    new_secret = ok_json(relay_cli, "subscriptions", "rotate", sub_id)["secret"]
+    current = httpx.get(
+        f"{live_relay.url}/v1/subscriptions/{sub_id}/secret", headers=live_relay.auth
+    ).json()
+    assert current["secret"] == new_secret
+
+
+def test_subscriptions_add_with_an_idempotency_key_creates_one(relay_cli: Run) -> None:
+    argv = ("subscriptions", "add", "http://127.0.0.1:9/idem", "--idempotency-key", "cli-k1")
+    first, again = ok_json(relay_cli, *argv), ok_json(relay_cli, *argv)
+    assert first["id"] == again["id"]
+
+
+def test_subscriptions_errors_list_field_details(relay_cli: Run) -> None:
+    code, _, err = relay_cli("subscriptions", "add", "ftp://example.com/x")
+    assert code == EXIT_REFUSED and err.startswith("relay: 422 Unprocessable Content: url")
+    code, _, err = relay_cli("subscriptions", "show", "sub_missing", "--json")
+    assert code == EXIT_REFUSED and "404 Not Found: subscription sub_missing not found" in err
+    code, _, err = relay_cli("subscriptions", "add", "http://x", "--header", "novalue")
+    assert code == EXIT_USAGE and "NAME:VALUE" in err
+
+
+def test_events_find_and_show(relay_cli: Run, sms_event: dict[str, Any]) -> None:
+    found = ok(relay_cli, "events", "find", "--type", "message.received")
+    assert sms_event["id"] in found and "61555000111" in found and " cli test" in found
+    rows = ok_json(relay_cli, "events", "find", "--type", "message.received", "--limit", "100")
+    assert sms_event["id"] in [e["id"] for e in rows["data"]]
+
+    shown = ok(relay_cli, "events", "show", sms_event["id"])
+    assert sms_event["id"] in shown and "61500000222" in shown and "deliveries" in shown
+    as_json = ok_json(relay_cli, "events", "show", sms_event["id"])
+    assert as_json["payload"]["data"]["from"] == "61555000111" and "deliveries" in as_json
+
+    code, _, err = relay_cli("events", "show", "evt_missing")
+    assert code == EXIT_REFUSED and "404" in err
+    code, _, err = relay_cli("events", "find", "--since", "yesterday")
+    assert code == EXIT_USAGE and "ISO 8601" in err
+
+
+def test_replay_queues_the_window(relay_cli: Run, sms_event: dict[str, Any]) -> None:
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/replay")
+    since = str(sms_event["timestamp"])
+    out = ok(relay_cli, "replay", sub["id"], "--since", since, "--until", since)
+    assert out.strip() == f"queued 1 deliveries to {sub['id']}"
+    answer = ok_json(relay_cli, "replay", sub["id"], "--since", "1970-01-01T00:00:00Z")
+    assert answer["queued"] >= 1
+    code, _, err = relay_cli("replay", "sub_missing", "--since", "0")
+    assert code == EXIT_REFUSED and "404" in err
+    code, _, err = relay_cli("replay", sub["id"])
+    assert code == EXIT_USAGE and "--since" in err
+
+
+def test_dead_letters_list_and_retry(relay_cli: Run) -> None:
+    listing = ok(relay_cli, "dead-letters", "list")
+    assert listing.startswith("ID") or listing.strip() == "(none)"
+    assert isinstance(ok_json(relay_cli, "dead-letters", "list")["data"], list)
+    code, _, err = relay_cli("dead-letters", "retry", "dl_missing")
+    assert code == EXIT_REFUSED and "404 Not Found" in err
+    code, _, err = relay_cli("dead-letters", "retry", "dl_x", "--subscription-id", "sub_x")
+    assert code == EXIT_USAGE and "not both" in err
+
+
+def test_connection_errors_exit_codes(relay_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = relay_cli("sources", "list", "--token", "wrong")
+    assert code == EXIT_REFUSED and err.startswith("relay: 401 Unauthorized")
+    code, _, err = relay_cli("sources", "list", "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == EXIT_UNREACHABLE and "cannot reach relay" in err
+    monkeypatch.delenv("RELAY_TOKEN")
+    code, _, err = relay_cli("sources", "list")
+    assert code == EXIT_USAGE and "RELAY_TOKEN" in err
+
+
+def _leaf_commands() -> list[list[str]]:
+    """Every admin command path, e.g. ["subscriptions", "rotate"]."""
+    admin = {"sources", "subscriptions", "events", "replay", "recover", "dead-letters", "keys"}
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> Iterator[list[str]]:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers:
+            yield path
+        for action in subparsers:
+            for name, child in action.choices.items():
+                if path or name in admin:
+                    yield from walk(child, [*path, name])
+
+    return list(walk(cli._parser(), []))
+
+
+def test_every_admin_command_has_help(relay_cli: Run) -> None:
+    commands = _leaf_commands()
+    assert len(commands) == 19  # sources 4, subscriptions 6, events 2, replay, recover, ...
+    for group in ("sources", "subscriptions", "events", "dead-letters", "keys"):
+        code, out, _ = relay_cli(group, "--help")
+        assert code == 0 and out.startswith(f"usage: relay {group}"), group
+    for command in commands:
+        code, out, _ = relay_cli(*command, "--help")
+        assert code == 0 and out.startswith("usage: relay " + " ".join(command)), command
+        assert "--json" in out and "--token" in out, command
+
+
+def test_console_script_runs_the_admin_commands(live_relay: LiveRelay) -> None:
+    env = {"RELAY_URL": live_relay.url, "RELAY_TOKEN": live_relay.token, "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "subscriptions", "list", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "data" in json.loads(result.stdout)
