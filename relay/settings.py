@@ -7,6 +7,7 @@ validated here; a bad value raises ConfigError naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ class Settings:
     subscriber_concurrency: int = 16
     attempts_kept: int = 1000
     demo_secret: str | None = None  # `relay dev` hands the demo receiver its secret
+    auth_failures_per_minute: int = 20  # per client address, then 429
+    trusted_proxies: tuple[str, ...] = ()  # addresses/CIDRs whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +70,8 @@ class Settings:
             subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
             attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
             demo_secret=env.get("RELAY_DEMO_SECRET") or None,
+            auth_failures_per_minute=_int(env, "RELAY_AUTH_FAILURES_PER_MINUTE", 20, low=1),
+            trusted_proxies=_networks(env.get("RELAY_TRUSTED_PROXIES", "")),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -84,6 +89,19 @@ class Settings:
         if not self.admin_tokens:
             raise ConfigError("RELAY_ADMIN_TOKEN is required (one or more tokens, comma-separated)")
         return self.admin_tokens
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR blocks, each checked."""
+    networks = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"RELAY_TRUSTED_PROXIES must list IP addresses or CIDR blocks, got {network!r}"
+            ) from None
+    return networks
 
 
 def _prefix(raw: str) -> str:

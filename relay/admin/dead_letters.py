@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relay.admin import audit
 from relay.admin.context import AdminContext
 from relay.core.errors import NotFound
 from relay.core.models import DeadLetter, Listing
@@ -14,17 +15,19 @@ async def list_dead_letters(
     ctx: AdminContext, *, limit: int, cursor: str | None
 ) -> Listing[DeadLetter]:
     """Newest first."""
-    return await ctx.store.dead_letters.page(limit=limit, cursor=cursor)
+    return await ctx.store.dead_letters.page(limit=limit, cursor=cursor, tenant=ctx.tenant)
 
 
 async def get_dead_letter(ctx: AdminContext, dead_letter_id: str) -> DeadLetter:
     """The dead letter; raises NotFound."""
-    return await ctx.store.dead_letters.get(dead_letter_id)
+    return await ctx.store.dead_letters.get(dead_letter_id, tenant=ctx.tenant)
 
 
 async def retry_dead_letter(ctx: AdminContext, dead_letter_id: str) -> DeadLetter:
     """Queue the delivery again and remove the dead letter, atomically; raises NotFound."""
-    return await ctx.store.dead_letters.retry(dead_letter_id)
+    dead_letter = await ctx.store.dead_letters.retry(dead_letter_id, tenant=ctx.tenant)
+    await audit.record(ctx, "dead_letter.retry", dead_letter_id, tenant_id=ctx.tenant)
+    return dead_letter
 
 
 async def retry_all_dead_letters(ctx: AdminContext) -> int:
@@ -32,12 +35,12 @@ async def retry_all_dead_letters(ctx: AdminContext) -> int:
     store = ctx.store.dead_letters
     queued = 0
     while queued < RETRY_ALL_MAX:
-        batch = await store.page(limit=RETRY_ALL_BATCH, cursor=None)
+        batch = await store.page(limit=RETRY_ALL_BATCH, cursor=None, tenant=ctx.tenant)
         if not batch.items:
             break
         for dead_letter in batch.items:
             try:
-                await store.retry(dead_letter.id)
+                await store.retry(dead_letter.id, tenant=ctx.tenant)
                 queued += 1
             except NotFound:  # retried by someone else meanwhile
                 continue

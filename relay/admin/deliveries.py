@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from relay.admin import audit
 from relay.admin.context import AdminContext
 from relay.core.errors import Conflict
 from relay.core.models import Attempt, Listing, Subscription
@@ -31,38 +32,49 @@ def _require_enabled(subscription: Subscription) -> None:
 async def send_test_ping(ctx: AdminContext, subscription_id: str) -> Attempt:
     """Send a `relay.ping` to the subscription now (whatever its filters); the attempt, also
     recorded in its log. Raises NotFound."""
-    subscription = await ctx.store.subscriptions.get(subscription_id)
-    return await ctx.deliverer.ping(subscription, now=ctx.clock())
+    subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
+    attempt = await ctx.deliverer.ping(subscription, now=ctx.clock())
+    await audit.record(ctx, "subscription.test", subscription_id, tenant_id=subscription.tenant_id)
+    return attempt
 
 
 async def list_attempts(
     ctx: AdminContext, subscription_id: str, *, limit: int, cursor: str | None
 ) -> Listing[Attempt]:
     """The subscription's attempt log, newest first; raises NotFound."""
-    await ctx.store.subscriptions.get(subscription_id)
+    await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     return await ctx.store.attempts.page(subscription_id, limit=limit, cursor=cursor)
 
 
 async def replay(ctx: AdminContext, subscription_id: str, *, since: int, until: int | None) -> int:
     """Queue every stored event with a message time in [since, until] that the subscription
     matches; how many were queued. Raises NotFound, Conflict (disabled)."""
-    subscription = await ctx.store.subscriptions.get(subscription_id)
+    subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     _require_enabled(subscription)
     ids = await ctx.store.events.ids_in_window(since=since, until=until)
     found = [event for event in await ctx.store.events.get_many(ids) if event is not None]
-    return await _publish(
+    # matches() keeps a tenant's subscription to its tenant's events.
+    queued = await _publish(
         ctx, ((event.id, subscription.id) for event in found if subscription.matches(event))
     )
+    await audit.record(
+        ctx, "subscription.replay", subscription_id, tenant_id=subscription.tenant_id
+    )
+    return queued
 
 
 async def redeliver_event(ctx: AdminContext, event_id: str, subscription_id: str | None) -> int:
     """Queue one event again to one enabled subscription, or to every enabled one it matches;
     how many were queued. Raises NotFound, Conflict (disabled)."""
-    event = await ctx.store.events.get(event_id)
+    event = await ctx.store.events.get(event_id, tenant=ctx.tenant)
     if subscription_id is not None:
-        subscription = await ctx.store.subscriptions.get(subscription_id)
+        subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
         _require_enabled(subscription)
         targets = [subscription]
     else:
         targets = [s for s in await ctx.store.subscriptions.all() if s.enabled and s.matches(event)]
-    return await _publish(ctx, ((event.id, target.id) for target in targets))
+        if ctx.tenant is not None:  # a tenant redelivers only to its own subscriptions
+            targets = [s for s in targets if s.tenant_id == ctx.tenant]
+    queued = await _publish(ctx, ((event.id, target.id) for target in targets))
+    await audit.record(ctx, "event.redeliver", event_id, tenant_id=event.tenant_id)
+    return queued

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from relay.admin import validation
+from relay.admin import audit, tenants, validation
 from relay.admin.context import AdminContext
 from relay.core.errors import Conflict, InvalidInput
 from relay.core.models import Listing, Source, SourceStatus
@@ -14,7 +14,7 @@ from relay.store import Store
 
 MIN_POLL_INTERVAL_S = 0.05
 MAX_POLL_INTERVAL_S = 3600.0
-CREATE_FIELDS = ("username", "password", "base_url", "poll_interval", "start_from")
+CREATE_FIELDS = ("username", "password", "base_url", "poll_interval", "start_from", "tenant_id")
 UPDATE_FIELDS = ("username", "password", "base_url", "poll_interval", "cursor", "status")
 _STATUSES: dict[str, SourceStatus] = {"ok": "ok", "paused": "paused"}
 
@@ -63,7 +63,12 @@ async def _ensure_unique(
             continue
         other = await ctx.store.sources.get(source_id)
         if other.username == username and other.base_url == base_url:
-            raise Conflict(f"source {other.id} already polls {username} at {base_url}")
+            # A tenant is not told another tenant's source id.
+            seen = ctx.tenant is None or other.tenant_id == ctx.tenant
+            raise Conflict(
+                f"{f'source {other.id}' if seen else 'another source'} already polls"
+                f" {username} at {base_url}"
+            )
 
 
 async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
@@ -80,15 +85,19 @@ async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
     start_from = (
         _start_from(data["start_from"]) if "start_from" in data else ctx.settings.start_from
     )
+    tenant_id = await tenants.owner_of_new_row(ctx, data)
     await _ensure_unique(ctx, username=username, base_url=base_url)
-    return await ctx.store.sources.create(
+    source = await ctx.store.sources.create(
         username=username,
         password=password,
         base_url=base_url,
         poll_interval_s=poll_interval_s,
         start_from=start_from,
         now=ctx.clock(),
+        tenant_id=tenant_id,
     )
+    await audit.record(ctx, "source.create", source.id, tenant_id=tenant_id)
+    return source
 
 
 async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any]) -> Source:
@@ -112,7 +121,7 @@ async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any])
         if not isinstance(status, str) or status not in _STATUSES:
             raise InvalidInput('status must be "ok" (resume) or "paused"', field="status")
         changes["status"] = _STATUSES[status]
-    current = await ctx.store.sources.get(source_id)
+    current = await ctx.store.sources.get(source_id, tenant=ctx.tenant)
     if "username" in changes or "base_url" in changes:
         await _ensure_unique(
             ctx,
@@ -120,22 +129,28 @@ async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any])
             base_url=changes.get("base_url", current.base_url),
             except_id=source_id,
         )
-    return await ctx.store.sources.update(source_id, **changes) if changes else current
+    if not changes:
+        return current
+    source = await ctx.store.sources.update(source_id, tenant=ctx.tenant, **changes)
+    await audit.record(ctx, "source.update", source_id, tenant_id=source.tenant_id)
+    return source
 
 
 async def get_source(ctx: AdminContext, source_id: str) -> Source:
     """The source; raises NotFound."""
-    return await ctx.store.sources.get(source_id)
+    return await ctx.store.sources.get(source_id, tenant=ctx.tenant)
 
 
 async def list_sources(ctx: AdminContext, *, limit: int, cursor: str | None) -> Listing[Source]:
     """Newest first."""
-    return await ctx.store.sources.page(limit=limit, cursor=cursor)
+    return await ctx.store.sources.page(limit=limit, cursor=cursor, tenant=ctx.tenant)
 
 
 async def delete_source(ctx: AdminContext, source_id: str) -> None:
     """Remove the source (its events stay until they expire); raises NotFound."""
-    await ctx.store.sources.delete(source_id)
+    owner = (await ctx.store.sources.get(source_id, tenant=ctx.tenant)).tenant_id
+    await ctx.store.sources.delete(source_id, tenant=ctx.tenant)
+    await audit.record(ctx, "source.delete", source_id, tenant_id=owner)
 
 
 async def ensure_default_source(settings: Settings, store: Store) -> Source | None:

@@ -8,6 +8,8 @@ from starlette.routing import Route
 
 from relay.admin import events
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import EVENTS_READ
 from relay.core.models import EVENT_TYPES
 from relay.web.context import context
 from relay.web.query import page_params, query_choice, query_text
@@ -33,6 +35,6 @@ async def get_event(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/events", get=list_events),
-        resource("/v1/events/{event_id}", get=get_event),
+        resource("/v1/events", get=requires(EVENTS_READ, list_events)),
+        resource("/v1/events/{event_id}", get=requires(EVENTS_READ, get_event)),
     ]

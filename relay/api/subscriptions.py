@@ -11,6 +11,8 @@ from starlette.routing import Route
 
 from relay.admin import subscriptions
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import SUBSCRIPTIONS_READ, SUBSCRIPTIONS_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
 from relay.web.query import page_params
@@ -18,7 +20,7 @@ from relay.web.routing import resource
 
 
 async def create_subscription(request: Request) -> Response:
-    data = await read_json_object(request, known=subscriptions.FIELDS)
+    data = await read_json_object(request, known=subscriptions.CREATE_FIELDS)
     subscription = await subscriptions.add_subscription(context(request), data)
     return JSONResponse(
         serializers.subscription_created(subscription),
@@ -54,11 +56,15 @@ async def delete_subscription(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/subscriptions", get=list_subscriptions, post=create_subscription),
+        resource(
+            "/v1/subscriptions",
+            get=requires(SUBSCRIPTIONS_READ, list_subscriptions),
+            post=requires(SUBSCRIPTIONS_WRITE, create_subscription),
+        ),
         resource(
             "/v1/subscriptions/{subscription_id}",
-            get=get_subscription,
-            patch=update_subscription,
-            delete=delete_subscription,
+            get=requires(SUBSCRIPTIONS_READ, get_subscription),
+            patch=requires(SUBSCRIPTIONS_WRITE, update_subscription),
+            delete=requires(SUBSCRIPTIONS_WRITE, delete_subscription),
         ),
     ]

@@ -5,12 +5,14 @@ Hash fields: the Source fields (`last_polled_at`/`last_error` "" when unset; `ne
 admin change. The poller records outcomes only for the version it polled (and ingest advances
 the cursor only then), so a poll that was in flight while someone fixed the password or
 moved the cursor cannot undo that change. The password is stored (the poller needs it) and
-never returned by the API nor logged.
+never returned by the API nor logged. `tenant_id` ("" for the operator's own) is set at
+creation and never changes; a tenant's sources are also indexed in `ten:{id}:srcs`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import cast
 
 from redis.asyncio import Redis
@@ -85,13 +87,17 @@ class SourceStore:
         poll_interval_s: float,
         start_from: int | None,
         now: float,
+        tenant_id: str | None = None,
     ) -> Source:
         """Add a source; `start_from` None means the cursor starts at `now`."""
         source = _new_source(username, password, base_url, poll_interval_s, start_from, now)
+        source = replace(source, tenant_id=tenant_id)
         seq = await self._redis.incr(self._keys.seq)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.source(source.id), mapping=_fields(source))
             pipe.zadd(self._keys.sources, {source.id: seq})
+            if tenant_id is not None:
+                pipe.zadd(self._keys.tenant_sources(tenant_id), {source.id: seq})
             await pipe.execute()
         return source
 
@@ -115,9 +121,11 @@ class SourceStore:
         )
         return await self.get(cast("str", source_id))
 
-    async def get(self, source_id: str) -> Source:
-        """The source; raises NotFound."""
+    async def get(self, source_id: str, *, tenant: str | None = None) -> Source:
+        """The source; raises NotFound (also when `tenant` is given and it is not its)."""
         source, _ = await self.get_versioned(source_id)
+        if tenant is not None and source.tenant_id != tenant:
+            raise NotFound(f"source {source_id} not found")
         return source
 
     async def get_versioned(self, source_id: str) -> tuple[Source, int]:
@@ -127,11 +135,12 @@ class SourceStore:
             raise NotFound(f"source {source_id} not found")
         return _source_from_fields(fields), int(fields.get("v", "0"))
 
-    async def page(self, *, limit: int, cursor: str | None) -> Listing[Source]:
-        """Newest first."""
-        ids, next_cursor = await page_ids(
-            self._redis, self._keys.sources, limit=limit, cursor=cursor
-        )
+    async def page(
+        self, *, limit: int, cursor: str | None, tenant: str | None = None
+    ) -> Listing[Source]:
+        """Newest first; only `tenant`'s (a page of its own index) when given."""
+        index = self._keys.sources if tenant is None else self._keys.tenant_sources(tenant)
+        ids, next_cursor = await page_ids(self._redis, index, limit=limit, cursor=cursor)
         async with self._redis.pipeline(transaction=False) as pipe:
             for source_id in ids:
                 pipe.hgetall(self._keys.source(source_id))
@@ -152,12 +161,16 @@ class SourceStore:
         poll_interval_s: float | None = None,
         cursor: int | None = None,
         status: SourceStatus | None = None,
+        tenant: str | None = None,
     ) -> Source:
-        """Change the given fields; raises NotFound. Changing credentials, base_url or status
-        clears a failing state so the poller tries again at once. `status` may be "ok" or
-        "paused" (pause/resume); "failing" is set only by the poller."""
+        """Change the given fields; raises NotFound (also when `tenant` is given and it is not
+        its). Changing credentials, base_url or status clears a failing state so the poller
+        tries again at once. `status` may be "ok" or "paused" (pause/resume); "failing" is
+        set only by the poller."""
         if status not in (None, "ok", "paused"):
             raise InvalidInput("status must be 'ok' or 'paused'", field="status")
+        if tenant is not None:
+            await self.get(source_id, tenant=tenant)  # a tenant never changes: no race
         changes: dict[str, EncodableT | None] = {
             "username": username,
             "password": password,
@@ -177,12 +190,16 @@ class SourceStore:
             raise NotFound(f"source {source_id} not found")
         return await self.get(source_id)
 
-    async def delete(self, source_id: str) -> None:
-        """Remove the source (its events stay until they expire); raises NotFound."""
+    async def delete(self, source_id: str, *, tenant: str | None = None) -> None:
+        """Remove the source (its events stay until they expire); raises NotFound (also when
+        `tenant` is given and it is not its)."""
+        owner = (await self.get(source_id, tenant=tenant)).tenant_id
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._keys.source(source_id), self._keys.source_lock(source_id))
             pipe.zrem(self._keys.sources, source_id)
-            deleted, removed = await pipe.execute()
+            if owner is not None:
+                pipe.zrem(self._keys.tenant_sources(owner), source_id)
+            deleted, removed, *_ = await pipe.execute()
         if not deleted and not removed:
             raise NotFound(f"source {source_id} not found")
 
@@ -251,6 +268,7 @@ def _fields(source: Source) -> dict[FieldT, EncodableT]:
         "last_error": source.last_error or "",
         "next_poll_at": _float_text(source.next_poll_at),
         "failures": source.failures,
+        "tenant_id": source.tenant_id or "",
         "v": 0,
     }
 
@@ -270,6 +288,7 @@ def _source_from_fields(fields: dict[str, str]) -> Source:
         last_error=fields.get("last_error") or None,
         next_poll_at=float(fields.get("next_poll_at") or 0),
         failures=int(fields.get("failures") or 0),
+        tenant_id=fields.get("tenant_id") or None,
     )
 
 

@@ -2,8 +2,10 @@
 
 Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets`
 (`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
-`description`, `headers`, `disabled_reason` as JSON. Every change bumps `subs:version`
-in the same transaction, so a reader that saw the new version reads the new data.
+`description`, `headers`, `disabled_reason` as JSON; `tenant_id` ("" for the operator's),
+set at creation and never changed, with the tenant's ids also in `ten:{id}:subs`. Every
+change bumps `subs:version` in the same transaction, so a reader that saw the new version
+reads the new data. Reads and writes given `tenant=` treat another tenant's row as missing.
 """
 
 from __future__ import annotations
@@ -31,9 +33,15 @@ class Unset:
 
 UNSET = Unset()
 
+# KEYS: subscription, subscriptions, attempts, version, tenant index prefix. ARGV: id,
+# tenant asked for ("" = any).
 _DELETE_SCRIPT = """
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'tenant_id') or ''
+if ARGV[2] ~= '' and owner ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+if owner ~= '' then redis.call('ZREM', KEYS[5] .. owner .. ':subs', ARGV[1]) end
 redis.call('DEL', KEYS[3])
 redis.call('INCR', KEYS[4])
 return 1
@@ -56,6 +64,7 @@ class SubscriptionStore:
         headers: Mapping[str, str],
         enabled: bool,
         now: float,
+        tenant_id: str | None = None,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
         subscription = Subscription(
@@ -68,29 +77,34 @@ class SubscriptionStore:
             description=description,
             headers=dict(headers),
             enabled=enabled,
+            tenant_id=tenant_id,
         )
         keys = self._keys
         seq = await self._redis.incr(keys.seq)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.subscription(subscription.id), mapping=_to_fields(subscription))
             pipe.zadd(keys.subscriptions, {subscription.id: seq})
+            if tenant_id is not None:
+                pipe.zadd(keys.tenant_subscriptions(tenant_id), {subscription.id: seq})
             pipe.incr(keys.subscriptions_version)
             await pipe.execute()
         return subscription
 
-    async def get(self, subscription_id: str) -> Subscription:
+    async def get(self, subscription_id: str, *, tenant: str | None = None) -> Subscription:
         """The subscription; raises NotFound."""
         key = self._keys.subscription(subscription_id)
         fields = cast("dict[str, str]", await self._redis.hgetall(key))
-        if not fields:
+        if not fields or not _is_visible(fields, tenant):
             raise NotFound(f"subscription {subscription_id} not found")
         return _from_fields(subscription_id, fields)
 
-    async def page(self, *, limit: int, cursor: str | None) -> Listing[Subscription]:
-        """Newest first."""
-        ids, next_cursor = await page_ids(
-            self._redis, self._keys.subscriptions, limit=limit, cursor=cursor
-        )
+    async def page(
+        self, *, limit: int, cursor: str | None, tenant: str | None = None
+    ) -> Listing[Subscription]:
+        """Newest first; only `tenant`'s (a page of its own index) when given."""
+        keys = self._keys
+        index = keys.subscriptions if tenant is None else keys.tenant_subscriptions(tenant)
+        ids, next_cursor = await page_ids(self._redis, index, limit=limit, cursor=cursor)
         return Listing(tuple(await self._get_many(ids)), next_cursor)
 
     async def all(self) -> list[Subscription]:
@@ -113,6 +127,7 @@ class SubscriptionStore:
         description: str | Unset | None = UNSET,
         headers: Mapping[str, str] | Unset = UNSET,
         enabled: bool | Unset = UNSET,
+        tenant: str | None = None,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
         changes: dict[str, Any] = {}
@@ -130,7 +145,9 @@ class SubscriptionStore:
             changes["enabled"] = enabled
             if enabled:
                 changes["disabled_reason"] = None
-        return await self._modify(subscription_id, lambda sub: replace(sub, **changes))
+        return await self._modify(
+            subscription_id, lambda sub: replace(sub, **changes), tenant=tenant
+        )
 
     async def disable(self, subscription_id: str, *, reason: str) -> None:
         """Disable (e.g. after 410 Gone) and record why; raises NotFound."""
@@ -138,7 +155,7 @@ class SubscriptionStore:
             subscription_id, lambda sub: replace(sub, enabled=False, disabled_reason=reason)
         )
 
-    async def delete(self, subscription_id: str) -> None:
+    async def delete(self, subscription_id: str, *, tenant: str | None = None) -> None:
         """Remove it and its attempt log; raises NotFound."""
         keys = self._keys
         deleted = await self._delete(
@@ -147,14 +164,15 @@ class SubscriptionStore:
                 keys.subscriptions,
                 keys.attempts(subscription_id),
                 keys.subscriptions_version,
+                keys.tenant(""),
             ],
-            args=[subscription_id],
+            args=[subscription_id, tenant or ""],
         )
         if not int(deleted):
             raise NotFound(f"subscription {subscription_id} not found")
 
     async def rotate_secret(
-        self, subscription_id: str, *, overlap_s: float, now: float
+        self, subscription_id: str, *, overlap_s: float, now: float, tenant: str | None = None
     ) -> Subscription:
         """A new current secret; the previous one keeps signing until now + overlap_s.
         Secrets whose overlap has ended are dropped."""
@@ -166,10 +184,14 @@ class SubscriptionStore:
             )
             return replace(sub, secrets=(Secret(new_secret()), *still_signing))
 
-        return await self._modify(subscription_id, rotate)
+        return await self._modify(subscription_id, rotate, tenant=tenant)
 
     async def _modify(
-        self, subscription_id: str, change: Callable[[Subscription], Subscription]
+        self,
+        subscription_id: str,
+        change: Callable[[Subscription], Subscription],
+        *,
+        tenant: str | None = None,
     ) -> Subscription:
         """Read, change and write one subscription under WATCH, so concurrent changes (or a
         delete) are never lost or resurrected; raises NotFound."""
@@ -179,7 +201,7 @@ class SubscriptionStore:
                 try:
                     await pipe.watch(key)
                     fields = cast("dict[str, str]", await pipe.hgetall(key))
-                    if not fields:
+                    if not fields or not _is_visible(fields, tenant):
                         raise NotFound(f"subscription {subscription_id} not found")
                     changed = change(_from_fields(subscription_id, fields))
                     pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
@@ -214,6 +236,7 @@ def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
         "description": _json(sub.description),
         "headers": _json(dict(sub.headers)),
         "disabled_reason": _json(sub.disabled_reason),
+        "tenant_id": sub.tenant_id or "",
     }
 
 
@@ -232,7 +255,12 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
         headers=json.loads(fields["headers"]),
         enabled=fields["enabled"] == "1",
         disabled_reason=json.loads(fields["disabled_reason"]),
+        tenant_id=fields.get("tenant_id") or None,
     )
+
+
+def _is_visible(fields: Mapping[str, str], tenant: str | None) -> bool:
+    return tenant is None or fields.get("tenant_id") == tenant
 
 
 def _json(value: object) -> str:
