@@ -14,6 +14,7 @@ from relay.admin.keys import key_digest, looks_like_key
 from relay.core.access import OPERATOR, Principal, expand_scopes
 from relay.core.errors import NotFound
 from relay.core.models import ConsoleSession
+from relay.store.auth_failures import retry_after_s
 
 
 def is_valid_token(presented: str, tokens: Iterable[str]) -> bool:
@@ -44,6 +45,21 @@ async def authenticate(ctx: AdminContext, presented: str) -> Principal | None:
         return None
     await ctx.store.api_keys.touch(key, now=now)
     return Principal(actor=key.id, scopes=expand_scopes(key.scopes), tenant_id=key.tenant_id)
+
+
+async def blocked_for_s(ctx: AdminContext, address: str) -> int | None:
+    """Seconds until `address` may authenticate again, or None when it is not blocked (it
+    failed fewer than RELAY_AUTH_FAILURES_PER_MINUTE times this minute)."""
+    now = ctx.clock()
+    failures = await ctx.store.auth_failures.count(address, now=now)
+    if failures < ctx.settings.auth_failures_per_minute:
+        return None
+    return retry_after_s(now)
+
+
+async def note_failed_authentication(ctx: AdminContext, address: str) -> None:
+    """Count one failed authentication of `address` (across every replica)."""
+    await ctx.store.auth_failures.add(address, now=ctx.clock())
 
 
 async def principal_of_session(ctx: AdminContext, session: ConsoleSession) -> Principal | None:

@@ -22,43 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from relay.admin.auth import authenticate
-from relay.admin.client_address import client_address
+from relay.admin.auth import authenticate, note_failed_authentication
 from relay.admin.context import AdminContext
 from relay.core.access import Principal
-from relay.store.auth_failures import retry_after_s
+from relay.web.auth_limits import request_address, too_many_failures
 from relay.web.problems import problem
 from relay.web.routing import Handler
 
 PROTECTED_PREFIX = "/v1"
-
-
-def request_address(scope: Scope, ctx: AdminContext) -> str:
-    """The client address a failed login is counted against."""
-    client = scope.get("client")
-    headers = Headers(scope=scope)
-    return client_address(
-        client[0] if client else None,
-        headers.get("x-forwarded-for"),
-        trusted_proxies=ctx.settings.trusted_proxies,
-    )
-
-
-async def too_many_failures(ctx: AdminContext, address: str) -> Response | None:
-    """A 429 problem when `address` used up its failed attempts this minute, else None."""
-    now = ctx.clock()
-    if (
-        await ctx.store.auth_failures.count(address, now=now)
-        < ctx.settings.auth_failures_per_minute
-    ):
-        return None
-    wait_s = retry_after_s(now)
-    return problem(
-        429,
-        f"too many failed authentications from this address; retry in {wait_s} s",
-        slug="too-many-failed-authentications",
-        headers={"Retry-After": str(wait_s)},
-    )
 
 
 class BearerAuth:
@@ -104,7 +75,7 @@ class BearerAuth:
                 detail = "Authorization must be 'Bearer <token>'"
                 challenge = 'Bearer realm="relay", error="invalid_request"'
             elif (principal := await authenticate(ctx, token)) is None:
-                await ctx.store.auth_failures.add(address, now=ctx.clock())
+                await note_failed_authentication(ctx, address)
                 detail = "the token is not valid"
                 challenge = 'Bearer realm="relay", error="invalid_token"'
             else:
