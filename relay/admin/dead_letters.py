@@ -44,4 +44,5 @@ async def retry_all_dead_letters(ctx: AdminContext) -> int:
                 queued += 1
             except NotFound:  # retried by someone else meanwhile
                 continue
+    await audit.record(ctx, "dead_letter.retry_all", None, tenant_id=ctx.tenant)
     return queued

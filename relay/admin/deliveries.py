@@ -70,6 +70,12 @@ async def redeliver_event(ctx: AdminContext, event_id: str, subscription_id: str
     if subscription_id is not None:
         subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
         _require_enabled(subscription)
+        # Explicit deliveries skip matches() in the dispatcher: even the operator cannot send
+        # one tenant's event to another tenant's subscription.
+        if subscription.tenant_id is not None and event.tenant_id != subscription.tenant_id:
+            raise Conflict(
+                f"event {event.id} does not belong to the tenant of subscription {subscription.id}"
+            )
         targets = [subscription]
     else:
         targets = [s for s in await ctx.store.subscriptions.all() if s.enabled and s.matches(event)]

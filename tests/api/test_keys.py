@@ -222,3 +222,23 @@ async def test_x_forwarded_for_counts_only_behind_a_trusted_proxy(
             await direct.get("/v1/events", headers={"X-Forwarded-For": forged})
         spoofing = await direct.get("/v1/events", headers={"X-Forwarded-For": "3.3.3.3"})
         assert spoofing.status_code == 429  # an untrusted peer's header is ignored
+
+
+async def test_not_even_the_operator_sends_one_tenants_event_to_anothers_subscription(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    a = (await client.post("/v1/tenants", json={"name": "A"})).json()["id"]
+    b = (await client.post("/v1/tenants", json={"name": "B"})).json()["id"]
+    b_sub = await client.post(
+        "/v1/subscriptions", json={"url": "http://127.0.0.1:9/", "tenant_id": b}
+    )
+    event = Event(
+        "evt_a", "message.received", "src_a", 0, int(time.time() * 1000), b"{}", tenant_id=a
+    )
+    await store.events.add([event], retention_s=60)
+    aimed = await client.post(
+        f"/v1/events/{event.id}/redeliver", json={"subscription_id": b_sub.json()["id"]}
+    )
+    assert aimed.status_code == 409
+    everywhere = await client.post(f"/v1/events/{event.id}/redeliver", json={})
+    assert everywhere.json() == {"queued": 0}  # B's subscription does not match A's event
