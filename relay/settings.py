@@ -7,6 +7,7 @@ validated here; a bad value raises ConfigError naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -57,6 +58,8 @@ class Settings:
     # The variables given a non-blank value, so `relay dev` can tell a chosen value from a
     # default (a chosen port that is taken is an error; a default one moves).
     given: frozenset[str] = frozenset()
+    auth_failures_per_minute: int = 20  # per client address, then 429
+    trusted_proxies: tuple[str, ...] = ()  # addresses/CIDRs whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +101,8 @@ class Settings:
                 for name, value in env.items()
                 if name.startswith(("RELAY_", "MC5_", "REDIS_")) and value.strip()
             ),
+            auth_failures_per_minute=_int(env, "RELAY_AUTH_FAILURES_PER_MINUTE", 20, low=1),
+            trusted_proxies=_networks(env.get("RELAY_TRUSTED_PROXIES", "")),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -148,6 +153,19 @@ class ClientSettings:
         return cls(
             url=env.get("RELAY_URL") or DEFAULT_CLIENT_URL, token=env.get("RELAY_TOKEN") or None
         )
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR blocks, each checked."""
+    networks = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"RELAY_TRUSTED_PROXIES must list IP addresses or CIDR blocks, got {network!r}"
+            ) from None
+    return networks
 
 
 def _prefix(raw: str) -> str:

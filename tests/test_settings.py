@@ -59,6 +59,8 @@ def test_a_16_character_admin_token_is_accepted() -> None:
         ("MC5_BASE_URL", "ftp://example.com"),
         ("RELAY_KEY_PREFIX", "has space"),
         ("RELAY_LOG_LEVEL", "LOUD"),
+        ("RELAY_AUTH_FAILURES_PER_MINUTE", "0"),
+        ("RELAY_TRUSTED_PROXIES", "10.0.0.1,proxy.internal"),
     ],
 )
 def test_bad_value_is_refused_with_the_variable_name(name: str, value: str) -> None:
@@ -74,3 +76,12 @@ def test_start_from_accepts_now_and_epoch_seconds() -> None:
 def test_missing_redis_url_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="REDIS_URL"):
         Settings.from_env({}).require_redis_url()
+
+
+def test_auth_limit_and_trusted_proxies_are_read() -> None:
+    settings = Settings.from_env(
+        {"RELAY_AUTH_FAILURES_PER_MINUTE": "5", "RELAY_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16"}
+    )
+    assert settings.auth_failures_per_minute == 5
+    assert settings.trusted_proxies == ("10.0.0.1", "10.1.0.0/16")
+    assert Settings.from_env({}).auth_failures_per_minute == 20

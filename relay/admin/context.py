@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from relay.core.access import OPERATOR, Principal
 from relay.delivery.deliverer import Deliverer
 from relay.settings import Settings
 from relay.store import Store
@@ -21,6 +23,16 @@ class AdminContext:
     store: Store
     deliverer: Deliverer  # test pings are sent from the API process
     clock: Callable[[], float]
+    principal: Principal = OPERATOR  # who asks; the API and console set it per request
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant every store read and write is limited to (None: no limit)."""
+        return self.principal.tenant_id
+
+    def acting_as(self, principal: Principal) -> AdminContext:
+        """This context for one request by `principal`."""
+        return dataclasses.replace(self, principal=principal)
 
 
 @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from relay.admin import audit
 from relay.admin.context import AdminContext
 from relay.core.errors import Conflict, InvalidInput
 from relay.core.models import Attempt, Listing, Subscription
@@ -34,15 +35,17 @@ def _require_enabled(subscription: Subscription) -> None:
 async def send_test_ping(ctx: AdminContext, subscription_id: str) -> Attempt:
     """Send a `relay.ping` to the subscription now (whatever its filters); the attempt, also
     recorded in its log. Raises NotFound."""
-    subscription = await ctx.store.subscriptions.get(subscription_id)
-    return await ctx.deliverer.ping(subscription, now=ctx.clock())
+    subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
+    attempt = await ctx.deliverer.ping(subscription, now=ctx.clock())
+    await audit.record(ctx, "subscription.test", subscription_id, tenant_id=subscription.tenant_id)
+    return attempt
 
 
 async def list_attempts(
     ctx: AdminContext, subscription_id: str, *, limit: int, cursor: str | None
 ) -> Listing[Attempt]:
     """The subscription's attempt log, newest first; raises NotFound."""
-    await ctx.store.subscriptions.get(subscription_id)
+    await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     return await ctx.store.attempts.page(subscription_id, limit=limit, cursor=cursor)
 
 
@@ -51,7 +54,7 @@ async def replay(ctx: AdminContext, subscription_id: str, *, since: int, until: 
     matches, all or none (one transaction: a failed request queued nothing, so retrying it
     never doubles a delivery); how many were queued. Raises NotFound, Conflict (disabled),
     InvalidInput (a window of more than REPLAY_MAX events)."""
-    subscription = await ctx.store.subscriptions.get(subscription_id)
+    subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     _require_enabled(subscription)
     ids = await ctx.store.events.ids_in_window(since=since, until=until)
     if len(ids) > REPLAY_MAX:
@@ -63,21 +66,35 @@ async def replay(ctx: AdminContext, subscription_id: str, *, since: int, until: 
     pairs: list[tuple[str, str]] = []
     for start in range(0, len(ids), REPLAY_READ_CHUNK):  # bounded replies, one connection
         chunk = await ctx.store.events.get_many(ids[start : start + REPLAY_READ_CHUNK])
+        # matches() keeps a tenant's subscription to its tenant's events.
         pairs += [
             (e.id, subscription.id) for e in chunk if e is not None and subscription.matches(e)
         ]
     await ctx.store.stream.publish_many(pairs, atomic=True)
+    await audit.record(
+        ctx, "subscription.replay", subscription_id, tenant_id=subscription.tenant_id
+    )
     return len(pairs)
 
 
 async def redeliver_event(ctx: AdminContext, event_id: str, subscription_id: str | None) -> int:
     """Queue one event again to one enabled subscription, or to every enabled one it matches;
     how many were queued. Raises NotFound, Conflict (disabled)."""
-    event = await ctx.store.events.get(event_id)
+    event = await ctx.store.events.get(event_id, tenant=ctx.tenant)
     if subscription_id is not None:
-        subscription = await ctx.store.subscriptions.get(subscription_id)
+        subscription = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
         _require_enabled(subscription)
+        # Explicit deliveries skip matches() in the dispatcher: even the operator cannot send
+        # one tenant's event to another tenant's subscription.
+        if subscription.tenant_id is not None and event.tenant_id != subscription.tenant_id:
+            raise Conflict(
+                f"event {event.id} does not belong to the tenant of subscription {subscription.id}"
+            )
         targets = [subscription]
     else:
         targets = [s for s in await ctx.store.subscriptions.all() if s.enabled and s.matches(event)]
-    return await _publish(ctx, ((event.id, target.id) for target in targets))
+        if ctx.tenant is not None:  # a tenant redelivers only to its own subscriptions
+            targets = [s for s in targets if s.tenant_id == ctx.tenant]
+    queued = await _publish(ctx, ((event.id, target.id) for target in targets))
+    await audit.record(ctx, "event.redeliver", event_id, tenant_id=event.tenant_id)
+    return queued

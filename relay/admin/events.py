@@ -21,12 +21,14 @@ async def list_events(
     source_id: str | None = None,
 ) -> Listing[Event]:
     """Recent events, newest first, optionally of one type or source."""
-    return await ctx.store.events.page(limit=limit, cursor=cursor, type=type, source_id=source_id)
+    return await ctx.store.events.page(
+        limit=limit, cursor=cursor, type=type, source_id=source_id, tenant=ctx.tenant
+    )
 
 
 async def get_event(ctx: AdminContext, event_id: str) -> Event:
     """The event; raises NotFound (also once it expired)."""
-    return await ctx.store.events.get(event_id)
+    return await ctx.store.events.get(event_id, tenant=ctx.tenant)
 
 
 async def sample_bodies(
@@ -38,5 +40,5 @@ async def sample_bodies(
 ) -> list[Any]:
     """The newest stored events as the JSON bodies a subscription of `payload_format` would
     receive (Zapier's performList and sample data); empty when there are none yet."""
-    page = await ctx.store.events.page(limit=limit, cursor=None, type=type)
+    page = await ctx.store.events.page(limit=limit, cursor=None, type=type, tenant=ctx.tenant)
     return [json.loads(body_for(event, payload_format)) for event in page.items]

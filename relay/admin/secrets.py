@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.admin import validation
+from relay.admin import audit, validation
 from relay.admin.context import AdminContext
 from relay.core.models import Subscription
 
@@ -26,6 +26,8 @@ async def rotate_secret(
     ctx: AdminContext, subscription_id: str, *, overlap_s: int = DEFAULT_OVERLAP_S
 ) -> Subscription:
     """A new current secret; the previous one keeps signing for `overlap_s`. NotFound."""
-    return await ctx.store.subscriptions.rotate_secret(
-        subscription_id, overlap_s=overlap_s, now=ctx.clock()
+    subscription = await ctx.store.subscriptions.rotate_secret(
+        subscription_id, overlap_s=overlap_s, now=ctx.clock(), tenant=ctx.tenant
     )
+    await audit.record(ctx, "secret.rotate", subscription_id, tenant_id=subscription.tenant_id)
+    return subscription

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from relay.admin import validation
+from relay.admin import audit, tenants, validation
 from relay.admin.context import AdminContext
-from relay.core.errors import InvalidInput
+from relay.core.errors import Conflict, InvalidInput
 from relay.core.models import Listing, Source, SourceStatus
 from relay.settings import Settings
 from relay.store import Store
 
 MIN_POLL_INTERVAL_S = 0.05
 MAX_POLL_INTERVAL_S = 3600.0
-CREATE_FIELDS = ("username", "password", "base_url", "poll_interval", "start_from")
+CREATE_FIELDS = ("username", "password", "base_url", "poll_interval", "start_from", "tenant_id")
 UPDATE_FIELDS = ("username", "password", "base_url", "poll_interval", "cursor", "status")
 _STATUSES: dict[str, SourceStatus] = {"ok": "ok", "paused": "paused"}
 
@@ -55,6 +56,18 @@ def _start_from(value: Any) -> int | None:
     return validation.integer(value, "start_from", low=0, high=validation.MAX_EPOCH_S)
 
 
+@contextlib.contextmanager
+def _one_per_account(ctx: AdminContext) -> Iterator[None]:
+    """The store's Conflict when another source polls the same account; a tenant is not told
+    which source that is (it may be another tenant's)."""
+    try:
+        yield
+    except Conflict:
+        if ctx.tenant is None:
+            raise
+        raise Conflict("another source already polls that username at that base_url") from None
+
+
 async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
     """Validate the fields of a new source (API names) and create it; raises InvalidInput,
     Conflict."""
@@ -69,14 +82,19 @@ async def add_source(ctx: AdminContext, data: dict[str, Any]) -> Source:
     start_from = (
         _start_from(data["start_from"]) if "start_from" in data else ctx.settings.start_from
     )
-    return await ctx.store.sources.create(
-        username=username,
-        password=password,
-        base_url=base_url,
-        poll_interval_s=poll_interval_s,
-        start_from=start_from,
-        now=ctx.clock(),
-    )
+    tenant_id = await tenants.owner_of_new_row(ctx, data)
+    with _one_per_account(ctx):
+        source = await ctx.store.sources.create(
+            username=username,
+            password=password,
+            base_url=base_url,
+            poll_interval_s=poll_interval_s,
+            start_from=start_from,
+            now=ctx.clock(),
+            tenant_id=tenant_id,
+        )
+    await audit.record(ctx, "source.create", source.id, tenant_id=tenant_id)
+    return source
 
 
 async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any]) -> Source:
@@ -100,24 +118,30 @@ async def change_source(ctx: AdminContext, source_id: str, data: dict[str, Any])
         if not isinstance(status, str) or status not in _STATUSES:
             raise InvalidInput('status must be "ok" (resume) or "paused"', field="status")
         changes["status"] = _STATUSES[status]
+    current = await ctx.store.sources.get(source_id, tenant=ctx.tenant)
     if not changes:
-        return await ctx.store.sources.get(source_id)
-    return await ctx.store.sources.update(source_id, **changes)  # Conflict: one per account
+        return current
+    with _one_per_account(ctx):
+        source = await ctx.store.sources.update(source_id, tenant=ctx.tenant, **changes)
+    await audit.record(ctx, "source.update", source_id, tenant_id=source.tenant_id)
+    return source
 
 
 async def get_source(ctx: AdminContext, source_id: str) -> Source:
     """The source; raises NotFound."""
-    return await ctx.store.sources.get(source_id)
+    return await ctx.store.sources.get(source_id, tenant=ctx.tenant)
 
 
 async def list_sources(ctx: AdminContext, *, limit: int, cursor: str | None) -> Listing[Source]:
     """Newest first."""
-    return await ctx.store.sources.page(limit=limit, cursor=cursor)
+    return await ctx.store.sources.page(limit=limit, cursor=cursor, tenant=ctx.tenant)
 
 
 async def delete_source(ctx: AdminContext, source_id: str) -> None:
     """Remove the source (its events stay until they expire); raises NotFound."""
-    await ctx.store.sources.delete(source_id)
+    owner = (await ctx.store.sources.get(source_id, tenant=ctx.tenant)).tenant_id
+    await ctx.store.sources.delete(source_id, tenant=ctx.tenant)
+    await audit.record(ctx, "source.delete", source_id, tenant_id=owner)
 
 
 async def ensure_default_source(settings: Settings, store: Store) -> Source | None:

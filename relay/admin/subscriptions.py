@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from relay.admin import validation
+from relay.admin import audit, tenants, validation
 from relay.admin.context import AdminContext
-from relay.core.errors import InvalidInput, UnsafeTarget
+from relay.core.errors import InvalidInput, NotFound, UnsafeTarget
 from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD, Listing, Subscription
 from relay.core.urls import validate_target_url
 
@@ -20,6 +20,7 @@ FIELDS = (
     "enabled",
     "payload_format",
 )
+CREATE_FIELDS = (*FIELDS, "tenant_id")
 MAX_DESCRIPTION = 500
 MAX_SOURCE_IDS = 100
 MAX_ID_LENGTH = 100
@@ -91,7 +92,9 @@ async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscript
     """Validate and create a subscription with a fresh secret; raises InvalidInput."""
     validation.required(data, "url")
     fields = parse_fields(ctx, data)
-    return await ctx.store.subscriptions.create(
+    tenant_id = await tenants.owner_of_new_row(ctx, data)
+    await _check_source_ids(ctx, fields.get("source_ids"), tenant_id=tenant_id)
+    subscription = await ctx.store.subscriptions.create(
         url=fields["url"],
         event_types=fields.get("event_types"),
         source_ids=fields.get("source_ids"),
@@ -100,7 +103,24 @@ async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscript
         enabled=fields.get("enabled", True),
         now=ctx.clock(),
         payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
+        tenant_id=tenant_id,
     )
+    await audit.record(ctx, "subscription.create", subscription.id, tenant_id=tenant_id)
+    return subscription
+
+
+async def _check_source_ids(
+    ctx: AdminContext, source_ids: tuple[str, ...] | None, *, tenant_id: str | None
+) -> None:
+    """A tenant's subscription may name only that tenant's sources (another's is NotFound, as
+    if it did not exist); the operator's may name any, existing or not."""
+    if tenant_id is None or source_ids is None:
+        return
+    for source_id in source_ids:
+        try:
+            await ctx.store.sources.get(source_id, tenant=tenant_id)
+        except NotFound:
+            raise NotFound(f"source {source_id} not found") from None
 
 
 async def change_subscription(
@@ -110,26 +130,34 @@ async def change_subscription(
     if data.get("url", "") is None:
         raise InvalidInput("url cannot be null", field="url")
     fields = parse_fields(ctx, data)
+    current = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     if not fields:
-        return await ctx.store.subscriptions.get(subscription_id)
-    return await ctx.store.subscriptions.update(subscription_id, **fields)
+        return current
+    await _check_source_ids(ctx, fields.get("source_ids"), tenant_id=current.tenant_id)
+    subscription = await ctx.store.subscriptions.update(
+        subscription_id, tenant=ctx.tenant, **fields
+    )
+    await audit.record(ctx, "subscription.update", subscription_id, tenant_id=current.tenant_id)
+    return subscription
 
 
 async def get_subscription(ctx: AdminContext, subscription_id: str) -> Subscription:
     """The subscription; raises NotFound."""
-    return await ctx.store.subscriptions.get(subscription_id)
+    return await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
 
 
 async def list_subscriptions(
     ctx: AdminContext, *, limit: int, cursor: str | None
 ) -> Listing[Subscription]:
     """Newest first."""
-    return await ctx.store.subscriptions.page(limit=limit, cursor=cursor)
+    return await ctx.store.subscriptions.page(limit=limit, cursor=cursor, tenant=ctx.tenant)
 
 
 async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     """Remove it and its attempt log; raises NotFound."""
-    await ctx.store.subscriptions.delete(subscription_id)
+    owner = (await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)).tenant_id
+    await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
+    await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 
 def invalid_fields(

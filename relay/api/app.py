@@ -3,8 +3,8 @@
 The web console (relay.console) is mounted at /ui in the same app.
 
 Routes live in one module per resource; errors become problem+json in `problems`; every
-`/v1` route needs a bearer token (`auth`). The lifespan owns the Redis client (unless one is
-given) and the Deliverer used by test pings.
+`/v1` route needs a bearer token or API key and declares the scope it needs (`auth`). The
+lifespan owns the Redis client (unless one is given) and the Deliverer used by test pings.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from relay.api import (
     deliveries,
     events,
     health,
+    keys,
     sources,
     subscription_secrets,
     subscriptions,
+    tenants,
 )
 from relay.api.auth import BearerAuth
 from relay.console import console
@@ -45,6 +47,8 @@ def all_routes() -> list[Route]:
         *deliveries.routes(),
         *events.routes(),
         *dead_letters.routes(),
+        *tenants.routes(),
+        *keys.routes(),
     ]
 
 
@@ -65,7 +69,7 @@ def create_app(
 
     app = Starlette(
         routes=[*all_routes(), *console()],
-        middleware=[Middleware(BearerAuth, tokens=settings.admin_tokens)],
+        middleware=[Middleware(BearerAuth)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

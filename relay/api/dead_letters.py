@@ -8,6 +8,8 @@ from starlette.routing import Route
 
 from relay.admin import dead_letters
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import DELIVERIES_WRITE, EVENTS_READ
 from relay.web.context import context
 from relay.web.query import page_params
 from relay.web.routing import resource
@@ -33,7 +35,10 @@ async def retry_dead_letter(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/dead-letters", get=list_dead_letters),
-        resource("/v1/dead-letters/{dead_letter_id}", get=get_dead_letter),
-        resource("/v1/dead-letters/{dead_letter_id}/retry", post=retry_dead_letter),
+        resource("/v1/dead-letters", get=requires(EVENTS_READ, list_dead_letters)),
+        resource("/v1/dead-letters/{dead_letter_id}", get=requires(EVENTS_READ, get_dead_letter)),
+        resource(
+            "/v1/dead-letters/{dead_letter_id}/retry",
+            post=requires(DELIVERIES_WRITE, retry_dead_letter),
+        ),
     ]

@@ -8,6 +8,8 @@ from starlette.routing import Route
 
 from relay.admin import deliveries, validation
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import DELIVERIES_WRITE, SUBSCRIPTIONS_READ
 from relay.web.bodies import read_json_object
 from relay.web.context import context
 from relay.web.query import page_params
@@ -55,8 +57,16 @@ async def redeliver(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/subscriptions/{subscription_id}/test", post=send_test_ping),
-        resource("/v1/subscriptions/{subscription_id}/attempts", get=list_attempts),
-        resource("/v1/subscriptions/{subscription_id}/replay", post=replay),
-        resource("/v1/events/{event_id}/redeliver", post=redeliver),
+        resource(
+            "/v1/subscriptions/{subscription_id}/test",
+            post=requires(DELIVERIES_WRITE, send_test_ping),
+        ),
+        resource(
+            "/v1/subscriptions/{subscription_id}/attempts",
+            get=requires(SUBSCRIPTIONS_READ, list_attempts),
+        ),
+        resource(
+            "/v1/subscriptions/{subscription_id}/replay", post=requires(DELIVERIES_WRITE, replay)
+        ),
+        resource("/v1/events/{event_id}/redeliver", post=requires(DELIVERIES_WRITE, redeliver)),
     ]

@@ -9,6 +9,8 @@ from starlette.routing import Route
 from relay.admin import events
 from relay.admin.validation import MAX_LIMIT
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import EVENTS_READ
 from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD
 from relay.web.context import context
 from relay.web.query import page_params, query_choice, query_integer, query_text
@@ -46,7 +48,8 @@ async def get_event(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/events", get=list_events),
-        resource("/v1/events/samples", get=event_samples),  # before {event_id}, which it fits
-        resource("/v1/events/{event_id}", get=get_event),
+        resource("/v1/events", get=requires(EVENTS_READ, list_events)),
+        # before {event_id}, which it fits
+        resource("/v1/events/samples", get=requires(EVENTS_READ, event_samples)),
+        resource("/v1/events/{event_id}", get=requires(EVENTS_READ, get_event)),
     ]

@@ -9,7 +9,17 @@ from typing import Any, TypeVar
 
 from relay.admin.secrets import current_secret
 from relay.core.events import rfc3339
-from relay.core.models import Attempt, DeadLetter, Event, Listing, Source, Subscription
+from relay.core.models import (
+    ApiKey,
+    Attempt,
+    AuditEntry,
+    DeadLetter,
+    Event,
+    Listing,
+    Source,
+    Subscription,
+    Tenant,
+)
 
 T = TypeVar("T")
 
@@ -38,6 +48,7 @@ def source(value: Source) -> dict[str, Any]:
         "last_polled_at": _time(value.last_polled_at),
         "last_error": value.last_error,
         "created_at": rfc3339(value.created_at),
+        "tenant_id": value.tenant_id,
     }
 
 
@@ -53,6 +64,7 @@ def subscription(value: Subscription) -> dict[str, Any]:
         "disabled_reason": value.disabled_reason,
         "payload_format": value.payload_format,
         "created_at": rfc3339(value.created_at),
+        "tenant_id": value.tenant_id,
     }
 
 
@@ -93,4 +105,32 @@ def dead_letter(value: DeadLetter) -> dict[str, Any]:
         "last_error": value.last_error,
         "last_status_code": value.last_status_code,
         "failed_at": rfc3339(value.failed_at),
+    }
+
+
+def tenant(value: Tenant) -> dict[str, Any]:
+    return {"id": value.id, "name": value.name, "created_at": rfc3339(value.created_at)}
+
+
+def api_key(value: ApiKey) -> dict[str, Any]:
+    """A key's record: never the key itself nor its digest."""
+    return {
+        "id": value.id,
+        "name": value.name,
+        "scopes": list(value.scopes),
+        "tenant_id": value.tenant_id,
+        "created_at": rfc3339(value.created_at),
+        "expires_at": _time(value.expires_at),
+        "last_used_at": _time(value.last_used_at),
+    }
+
+
+def audit_entry(value: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "at": rfc3339(value.at),
+        "actor": value.actor,
+        "action": value.action,
+        "resource_id": value.resource_id,
+        "tenant_id": value.tenant_id,
     }

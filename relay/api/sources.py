@@ -8,6 +8,8 @@ from starlette.routing import Route
 
 from relay.admin import sources
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import SOURCES_READ, SOURCES_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
 from relay.web.query import page_params
@@ -48,8 +50,15 @@ async def delete_source(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/sources", get=list_sources, post=create_source),
         resource(
-            "/v1/sources/{source_id}", get=get_source, patch=update_source, delete=delete_source
+            "/v1/sources",
+            get=requires(SOURCES_READ, list_sources),
+            post=requires(SOURCES_WRITE, create_source),
+        ),
+        resource(
+            "/v1/sources/{source_id}",
+            get=requires(SOURCES_READ, get_source),
+            patch=requires(SOURCES_WRITE, update_source),
+            delete=requires(SOURCES_WRITE, delete_source),
         ),
     ]

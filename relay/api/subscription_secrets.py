@@ -7,6 +7,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.admin import secrets, subscriptions
+from relay.api.auth import requires
+from relay.core.access import SUBSCRIPTIONS_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
 from relay.web.routing import resource
@@ -33,6 +35,13 @@ async def rotate_secret(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/subscriptions/{subscription_id}/secret", get=get_secret),
-        resource("/v1/subscriptions/{subscription_id}/secret/rotate", post=rotate_secret),
+        # A secret lets its holder forge webhooks: reading one needs the write scope.
+        resource(
+            "/v1/subscriptions/{subscription_id}/secret",
+            get=requires(SUBSCRIPTIONS_WRITE, get_secret),
+        ),
+        resource(
+            "/v1/subscriptions/{subscription_id}/secret/rotate",
+            post=requires(SUBSCRIPTIONS_WRITE, rotate_secret),
+        ),
     ]

@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from relay.admin import idempotency, subscriptions
 from relay.api import serializers
+from relay.api.auth import requires
+from relay.core.access import SUBSCRIPTIONS_READ, SUBSCRIPTIONS_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
 from relay.web.query import page_params
@@ -20,7 +22,7 @@ from relay.web.routing import resource
 
 
 async def create_subscription(request: Request) -> Response:
-    data = await read_json_object(request, known=subscriptions.FIELDS)
+    data = await read_json_object(request, known=subscriptions.CREATE_FIELDS)
     ctx = context(request)
 
     async def create() -> tuple[int, dict[str, Any]]:
@@ -70,11 +72,15 @@ async def delete_subscription(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        resource("/v1/subscriptions", get=list_subscriptions, post=create_subscription),
+        resource(
+            "/v1/subscriptions",
+            get=requires(SUBSCRIPTIONS_READ, list_subscriptions),
+            post=requires(SUBSCRIPTIONS_WRITE, create_subscription),
+        ),
         resource(
             "/v1/subscriptions/{subscription_id}",
-            get=get_subscription,
-            patch=update_subscription,
-            delete=delete_subscription,
+            get=requires(SUBSCRIPTIONS_READ, get_subscription),
+            patch=requires(SUBSCRIPTIONS_WRITE, update_subscription),
+            delete=requires(SUBSCRIPTIONS_WRITE, delete_subscription),
         ),
     ]

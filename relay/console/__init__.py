@@ -13,7 +13,18 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from relay.console import feeds, login, overview, secret_pages, sources, subscriptions
+from relay.console import feeds, keys, login, overview, secret_pages, sources, subscriptions
+from relay.console.pages import ANYONE, scoped
+from relay.core.access import (
+    DELIVERIES_WRITE,
+    EVENTS_READ,
+    KEYS_WRITE,
+    SOURCES_READ,
+    SOURCES_WRITE,
+    SUBSCRIPTIONS_READ,
+    SUBSCRIPTIONS_WRITE,
+    TENANTS_WRITE,
+)
 from relay.web.routing import resource
 
 PREFIX = "/ui"
@@ -36,33 +47,67 @@ class _ExactRedirect(BaseRoute):
 
 
 def console_routes() -> list[BaseRoute]:
-    """The console's routes, relative to /ui."""
+    """The console's routes, relative to /ui, each page with the scope it needs (as the
+    API's; undeclared pages, like the overview and keys, are the operator's alone)."""
     sub = "/subscriptions/{subscription_id}"
     return [
-        resource("/", get=overview.overview),
+        resource("/", get=scoped(ANYONE, overview.overview)),
         resource("/login", get=login.login_form, post=login.login),
-        resource("/logout", post=login.logout),
-        resource("/sources", get=sources.list_sources, post=sources.create_source),
-        resource("/sources/{source_id}", get=sources.edit_source, post=sources.update_source),
-        resource("/sources/{source_id}/status", post=sources.set_source_status),
-        resource("/sources/{source_id}/delete", post=sources.delete_source),
+        resource("/logout", post=scoped(ANYONE, login.logout)),
+        resource(
+            "/sources",
+            get=scoped(SOURCES_READ, sources.list_sources),
+            post=scoped(SOURCES_WRITE, sources.create_source),
+        ),
+        resource(
+            "/sources/{source_id}",
+            get=scoped(SOURCES_READ, sources.edit_source),
+            post=scoped(SOURCES_WRITE, sources.update_source),
+        ),
+        resource(
+            "/sources/{source_id}/status", post=scoped(SOURCES_WRITE, sources.set_source_status)
+        ),
+        resource("/sources/{source_id}/delete", post=scoped(SOURCES_WRITE, sources.delete_source)),
         resource(
             "/subscriptions",
-            get=subscriptions.list_subscriptions,
-            post=subscriptions.create_subscription,
+            get=scoped(SUBSCRIPTIONS_READ, subscriptions.list_subscriptions),
+            post=scoped(SUBSCRIPTIONS_WRITE, subscriptions.create_subscription),
         ),
-        resource(sub, get=subscriptions.show_subscription, post=subscriptions.update_subscription),
-        resource(f"{sub}/enabled", post=subscriptions.set_subscription_enabled),
-        resource(f"{sub}/delete", post=subscriptions.delete_subscription),
-        resource(f"{sub}/attempts", get=subscriptions.list_attempts),
-        resource(f"{sub}/secret", post=secret_pages.reveal_secret),
-        resource(f"{sub}/secret/rotate", post=secret_pages.rotate_secret),
-        resource(f"{sub}/test", post=secret_pages.send_test_ping),
-        resource("/events", get=feeds.list_events),
-        resource("/events/{event_id}/redeliver", post=feeds.redeliver),
-        resource("/dead-letters", get=feeds.list_dead_letters),
-        resource("/dead-letters/retry-all", post=feeds.retry_all_dead_letters),
-        resource("/dead-letters/{dead_letter_id}/retry", post=feeds.retry_dead_letter),
+        resource(
+            sub,
+            get=scoped(SUBSCRIPTIONS_READ, subscriptions.show_subscription),
+            post=scoped(SUBSCRIPTIONS_WRITE, subscriptions.update_subscription),
+        ),
+        resource(
+            f"{sub}/enabled",
+            post=scoped(SUBSCRIPTIONS_WRITE, subscriptions.set_subscription_enabled),
+        ),
+        resource(
+            f"{sub}/delete", post=scoped(SUBSCRIPTIONS_WRITE, subscriptions.delete_subscription)
+        ),
+        resource(f"{sub}/attempts", get=scoped(SUBSCRIPTIONS_READ, subscriptions.list_attempts)),
+        resource(f"{sub}/secret", post=scoped(SUBSCRIPTIONS_WRITE, secret_pages.reveal_secret)),
+        resource(
+            f"{sub}/secret/rotate", post=scoped(SUBSCRIPTIONS_WRITE, secret_pages.rotate_secret)
+        ),
+        resource(f"{sub}/test", post=scoped(DELIVERIES_WRITE, secret_pages.send_test_ping)),
+        resource("/events", get=scoped(EVENTS_READ, feeds.list_events)),
+        resource("/events/{event_id}/redeliver", post=scoped(DELIVERIES_WRITE, feeds.redeliver)),
+        resource("/dead-letters", get=scoped(EVENTS_READ, feeds.list_dead_letters)),
+        resource(
+            "/dead-letters/retry-all", post=scoped(DELIVERIES_WRITE, feeds.retry_all_dead_letters)
+        ),
+        resource(
+            "/dead-letters/{dead_letter_id}/retry",
+            post=scoped(DELIVERIES_WRITE, feeds.retry_dead_letter),
+        ),
+        resource(
+            "/keys",
+            get=scoped(KEYS_WRITE, keys.list_keys),
+            post=scoped(KEYS_WRITE, keys.create_key),
+        ),
+        resource("/keys/{key_id}/revoke", post=scoped(KEYS_WRITE, keys.revoke_key)),
+        resource("/tenants", post=scoped(TENANTS_WRITE, keys.create_tenant)),
         Mount("/static", app=StaticFiles(packages=[("relay.console", "static")])),
         resource("/{path:path}", get=overview.not_found),
     ]

@@ -1,11 +1,19 @@
-"""Logging in with an admin token (one of RELAY_ADMIN_TOKEN) and logging out."""
+"""Logging in with an admin token (one of RELAY_ADMIN_TOKEN) or an API key, and logging out.
+
+A tenant key's session is that tenant's portal. Failed logins count against the client
+address exactly as failed API calls do (one limit for both)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relay.admin.auth import end_console_session, is_valid_token, start_console_session
+from relay.admin.auth import (
+    authenticate,
+    end_console_session,
+    note_failed_authentication,
+    start_console_session,
+)
 from relay.console.forms import read_form
 from relay.console.pages import LOGIN_PATH, Page, page, redirect
 from relay.console.rendering import render
@@ -16,6 +24,8 @@ from relay.console.session import (
     is_same_origin,
     set_cookie,
 )
+from relay.core.access import ENV_ACTOR
+from relay.web.auth_limits import request_address, too_many_failures
 from relay.web.context import context
 from relay.web.problems import RequestProblem
 
@@ -65,11 +75,20 @@ async def login(request: Request) -> Response:
         form = await read_form(request)
     except RequestProblem as exc:
         return _login_page(request, now=now, target=HOME, error=exc.detail, status=exc.status)
+    address = request_address(request.scope, ctx)
+    if (refusal := await too_many_failures(ctx, address)) is not None:
+        error = "Too many failed logins from this address; try again in a minute."
+        response = _login_page(request, now=now, target=HOME, error=error, status=429)
+        response.headers["Retry-After"] = refusal.headers["Retry-After"]
+        return response
     token = form.get("token").strip()
-    if not token or not is_valid_token(token, ctx.settings.admin_tokens):
+    principal = await authenticate(ctx, token) if token else None
+    if principal is None:
+        await note_failed_authentication(ctx, address)
         error = "That token is not valid."
         return _login_page(request, now=now, target=form.get("next"), error=error, status=401)
-    session = await start_console_session(ctx)
+    key_id = None if principal.actor == ENV_ACTOR else principal.actor
+    session = await start_console_session(ctx, key_id=key_id)
     response = redirect(_safe_next(form.get("next", HOME)))
     set_cookie(response, session)
     return response

@@ -11,7 +11,7 @@ from relay.admin import health
 from relay.admin.sources import list_sources
 from relay.admin.subscriptions import list_subscriptions
 from relay.console.chart import lay_out, minutes_ending
-from relay.console.pages import Page, page
+from relay.console.pages import Page, page, redirect
 
 SHOWN = 50
 
@@ -19,6 +19,8 @@ SHOWN = 50
 @page
 async def overview(current: Page) -> Response:
     ctx = current.ctx
+    if not ctx.principal.is_operator:  # the portal: a tenant sees no relay-wide figures
+        return redirect("/ui/subscriptions")
     now = ctx.clock()
     sources, subscriptions, depths = await asyncio.gather(
         list_sources(ctx, limit=SHOWN, cursor=None),

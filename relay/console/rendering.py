@@ -47,6 +47,8 @@ NOTICES = {
     "redelivered": "Queued {n} delivery(ies).",
     "retried": "Dead letter queued for delivery again.",
     "retried-all": "Queued {n} dead letter(s) for delivery again.",
+    "key-revoked": "Key revoked; requests with it fail from now on.",
+    "tenant-added": "Tenant added.",
 }
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from relay.admin import sources as source_ops
 from relay.console import forms
-from relay.console.pages import Page, field_errors, page, redirect
+from relay.console.pages import Page, field_errors, list_context, page, redirect
 from relay.core.errors import Conflict, InvalidInput
 from relay.core.models import Source
 from relay.web.query import page_params
@@ -72,7 +72,7 @@ def _update_data(form: forms.Form, source: Source, problems: list[InvalidInput])
 
 async def _list(current: Page, *, status: int = 200, **values: Any) -> Response:
     limit, cursor = page_params(current.request)
-    listing = await source_ops.list_sources(current.ctx, limit=limit, cursor=cursor)
+    listing = await source_ops.list_sources(list_context(current), limit=limit, cursor=cursor)
     values.setdefault("entered", {})
     return current.render(
         "sources.html",

@@ -15,7 +15,7 @@ from relay.admin import deliveries
 from relay.admin import subscriptions as subscription_ops
 from relay.admin.secrets import current_secret
 from relay.console import forms
-from relay.console.pages import Page, page, redirect
+from relay.console.pages import Page, list_context, page, redirect
 from relay.core.errors import InvalidInput
 from relay.core.models import EVENT_TYPES, Subscription
 from relay.web.query import page_params
@@ -57,7 +57,9 @@ def _shown(subscription: Subscription) -> dict[str, Any]:
 
 async def _list(current: Page, *, status: int = 200, **values: Any) -> Response:
     limit, cursor = page_params(current.request)
-    listing = await subscription_ops.list_subscriptions(current.ctx, limit=limit, cursor=cursor)
+    listing = await subscription_ops.list_subscriptions(
+        list_context(current), limit=limit, cursor=cursor
+    )
     values.setdefault("entered", {"enabled": True, "event_types": []})
     return current.render(
         "subscriptions.html",

@@ -42,6 +42,7 @@ class Source:
     last_error: str | None = None
     next_poll_at: float = 0.0
     failures: int = 0
+    tenant_id: str | None = None  # None: the operator's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class Event:
     timestamp: int  # the message's own epoch second
     created_at_ms: int  # when relay recorded it; a subscription gets events created after it
     body: bytes
+    tenant_id: str | None = None  # its source's tenant, recorded at ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +104,15 @@ class Subscription:
     enabled: bool = True
     disabled_reason: str | None = None
     payload_format: str = PAYLOAD_STANDARD  # one of PAYLOAD_FORMATS
+    tenant_id: str | None = None  # None: the operator's own
 
     def matches(self, event: Event) -> bool:
-        """Whether `event` goes to this subscription by its type and source filters."""
+        """Whether `event` goes to this subscription by its type, source and tenant filters:
+        a tenant's subscription never gets another tenant's (or the operator's) events,
+        even with no source filter."""
         if self.event_types is not None and event.type not in self.event_types:
+            return False
+        if self.tenant_id is not None and event.tenant_id != self.tenant_id:
             return False
         return self.source_ids is None or event.source_id in self.source_ids
 
@@ -222,3 +229,42 @@ class ConsoleSession:
     id: str
     csrf_token: str
     logged_in_at: float
+    key_id: str | None = None  # the API key logged in with; None: an env admin token
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """One customer of the operator; owns sources and subscriptions."""
+
+    id: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A scoped API key as stored: never the key itself, only its SHA-256 `digest`."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    tenant_id: str | None
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    digest: str = field(default="", repr=False)
+
+    def is_expired(self, *, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change made through the API or the console (never a secret)."""
+
+    id: str
+    at: float
+    actor: str  # "env" or a key id
+    action: str  # "subscription.create", "secret.rotate", "key.revoke", ...
+    resource_id: str | None
+    tenant_id: str | None

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from relay.settings import Settings
+from relay.store.api_keys import ApiKeyStore
 from relay.store.attempts import AttemptLog
+from relay.store.audit import AuditLog
+from relay.store.auth_failures import AuthFailures
 from relay.store.console_sessions import ConsoleSessionStore
 from relay.store.dead_letters import DeadLetterStore
 from relay.store.events import EventStore
@@ -17,6 +20,7 @@ from relay.store.retry_queue import RetryStates
 from relay.store.sources import SourceStore
 from relay.store.stream import DeliveryStream
 from relay.store.subscriptions import SubscriptionStore
+from relay.store.tenants import TenantStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,10 @@ class Store:
     dead_letters: DeadLetterStore
     console_sessions: ConsoleSessionStore
     idempotency: IdempotencyStore
+    tenants: TenantStore
+    api_keys: ApiKeyStore
+    audit: AuditLog
+    auth_failures: AuthFailures
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -52,4 +60,8 @@ class Store:
             ),
             console_sessions=ConsoleSessionStore(redis=redis, keys=keys),
             idempotency=IdempotencyStore(redis=redis, keys=keys),
+            tenants=TenantStore(redis=redis, keys=keys),
+            api_keys=ApiKeyStore(redis=redis, keys=keys),
+            audit=AuditLog(redis=redis, keys=keys),
+            auth_failures=AuthFailures(redis=redis, keys=keys),
         )

@@ -1,8 +1,9 @@
 """Web console sessions: a random id in the browser's cookie, the fact of login in Redis.
 
 The key is the SHA-256 of the cookie value, so reading Redis does not hand out usable
-cookies. The value is JSON (`csrf`: the session's form token, `at`: login time). Sessions
-expire `ttl_s` after the last use (each read extends them) and end at logout.
+cookies. The value is JSON (`csrf`: the session's form token, `at`: login time, `key`: the
+API key logged in with, or null for an env token). Sessions expire `ttl_s` after the last
+use (each read extends them) and end at logout.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ class ConsoleSessionStore:
         self._keys = keys
         self._ttl_s = ttl_s
 
-    async def create(self, *, now: float) -> ConsoleSession:
-        """A new session with fresh random id and CSRF token."""
+    async def create(self, *, now: float, key_id: str | None = None) -> ConsoleSession:
+        """A new session with fresh random id and CSRF token; `key_id` is the API key it
+        logged in with (None: an env token)."""
         session = ConsoleSession(
             id=secrets.token_urlsafe(SESSION_ID_BYTES),
             csrf_token=secrets.token_urlsafe(SESSION_ID_BYTES),
             logged_in_at=now,
+            key_id=key_id,
         )
-        value = json.dumps({"csrf": session.csrf_token, "at": now})
+        value = json.dumps({"csrf": session.csrf_token, "at": now, "key": key_id})
         await self._redis.set(self._key(session.id), value, ex=self._ttl_s)
         return session
 
@@ -50,7 +53,12 @@ class ConsoleSessionStore:
         if value is None:
             return None
         row = json.loads(cast("str", value))
-        return ConsoleSession(id=session_id, csrf_token=row["csrf"], logged_in_at=float(row["at"]))
+        return ConsoleSession(
+            id=session_id,
+            csrf_token=row["csrf"],
+            logged_in_at=float(row["at"]),
+            key_id=row.get("key"),
+        )
 
     async def delete(self, session_id: str) -> None:
         """End the session (a no-op when it is already gone)."""

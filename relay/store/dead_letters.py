@@ -3,7 +3,9 @@
 Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` attempts,
 `err`, `c` last status code, `at` failed at), indexed by seq in the `dls` zset. Each expires
 with its event (the event's remaining TTL, else `retention_s`): past that there is nothing to
-deliver again. Index entries of expired ones are trimmed, oldest first.
+deliver again. Index entries of expired ones are trimmed, oldest first. A dead letter belongs
+to its subscription's tenant: reads given `tenant=` look that up and treat another tenant's
+dead letter as missing.
 """
 
 from __future__ import annotations
@@ -92,33 +94,48 @@ class DeadLetterStore:
         )
         return int(removed)
 
-    async def get(self, dead_letter_id: str) -> DeadLetter:
+    async def get(self, dead_letter_id: str, *, tenant: str | None = None) -> DeadLetter:
         """The dead letter; raises NotFound."""
         stored = cast("str | None", await self._redis.get(self._keys.dead_letter(dead_letter_id)))
         if stored is None:
             raise NotFound(f"dead letter {dead_letter_id} not found")
-        return _from_json(dead_letter_id, stored)
+        dead_letter = _from_json(dead_letter_id, stored)
+        if tenant is not None and await self._owners([dead_letter]) != [tenant]:
+            raise NotFound(f"dead letter {dead_letter_id} not found")
+        return dead_letter
 
-    async def page(self, *, limit: int, cursor: str | None) -> Listing[DeadLetter]:
-        """Newest first (expired ones are trimmed from the index first)."""
+    async def page(
+        self, *, limit: int, cursor: str | None, tenant: str | None = None
+    ) -> Listing[DeadLetter]:
+        """Newest first; only `tenant`'s when given (pages of the index are read until one
+        has a row of the tenant's, or the index ends); expired ones are trimmed from the index
+        first."""
         await self.trim_expired()
-        ids, next_cursor = await page_ids(
-            self._redis, self._keys.dead_letters, limit=limit, cursor=cursor
-        )
-        if not ids:
-            return Listing((), next_cursor)
-        rows = cast(
-            "list[str | None]",
-            await self._redis.mget([self._keys.dead_letter(i) for i in ids]),
-        )
-        items = tuple(
-            _from_json(i, row) for i, row in zip(ids, rows, strict=True) if row is not None
-        )
-        return Listing(items, next_cursor)
+        while True:
+            ids, next_cursor = await page_ids(
+                self._redis, self._keys.dead_letters, limit=limit, cursor=cursor
+            )
+            if not ids:
+                return Listing((), next_cursor)
+            rows = cast(
+                "list[str | None]",
+                await self._redis.mget([self._keys.dead_letter(i) for i in ids]),
+            )
+            items = [
+                _from_json(i, row) for i, row in zip(ids, rows, strict=True) if row is not None
+            ]
+            if tenant is not None:
+                owners = await self._owners(items)
+                items = [d for d, owner in zip(items, owners, strict=True) if owner == tenant]
+            if items or tenant is None or next_cursor is None:
+                return Listing(tuple(items), next_cursor)
+            cursor = next_cursor
 
-    async def retry(self, dead_letter_id: str) -> DeadLetter:
+    async def retry(self, dead_letter_id: str, *, tenant: str | None = None) -> DeadLetter:
         """Queue the delivery again (explicit, to its one subscription) and remove the dead
         letter, atomically; raises NotFound (also for the loser of two concurrent retries)."""
+        if tenant is not None:
+            await self.get(dead_letter_id, tenant=tenant)  # ownership never changes
         keys = self._keys
         stored = await self._retry(
             keys=[keys.dead_letter(dead_letter_id), keys.dead_letters, keys.replay_stream],
@@ -127,6 +144,16 @@ class DeadLetterStore:
         if stored is None:
             raise NotFound(f"dead letter {dead_letter_id} not found")
         return _from_json(dead_letter_id, cast("str", stored))
+
+    async def _owners(self, dead_letters: list[DeadLetter]) -> list[str | None]:
+        """The tenant of each one's subscription ("" for the operator's, None if deleted)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for dead_letter in dead_letters:
+                pipe.hmget(
+                    self._keys.subscription(dead_letter.subscription_id), ["url", "tenant_id"]
+                )
+            rows = cast("list[list[str | None]]", await pipe.execute())
+        return [None if url is None else (tenant or "") for url, tenant in rows]
 
 
 def _to_json(dead_letter: DeadLetter) -> str:

@@ -1,6 +1,7 @@
 """Stored events: each one string with a TTL, indexed for the feed (by seq) and replay (by time).
 
-An event is stored as `type LF source_id LF timestamp LF created_at_ms LF body`: one string
+An event is stored as `type LF source_id LF timestamp LF created_at_ms LF body` (the source
+line is `source_id SP tenant_id` for a tenant's source; ingest adds the tenant): one string
 costs far less Redis memory than a hash of the same fields, whose values outgrow the listpack
 encoding (BENCHMARKS.md, "Memory"). The ingest script (store/ingest.py) writes the same value
 atomically with the dedupe marks.
@@ -34,16 +35,21 @@ return removed
 
 def pack_event(event: Event) -> str:
     """The stored value of an event (also written by the ingest script)."""
-    head = (event.type, event.source_id or "", str(event.timestamp), str(event.created_at_ms))
+    source = event.source_id or ""
+    if event.tenant_id is not None:
+        source += " " + event.tenant_id
+    head = (event.type, source, str(event.timestamp), str(event.created_at_ms))
     return "\n".join(head) + "\n" + event.body.decode()
 
 
 def unpack_event(event_id: str, value: str) -> Event:
-    type_, source_id, timestamp, created_at_ms, body = value.split("\n", 4)
+    type_, source, timestamp, created_at_ms, body = value.split("\n", 4)
+    source_id, _, tenant_id = source.partition(" ")
     return Event(
         id=event_id,
         type=type_,
         source_id=source_id or None,
+        tenant_id=tenant_id or None,
         timestamp=int(timestamp),
         created_at_ms=int(created_at_ms),
         body=body.encode(),
@@ -69,12 +75,16 @@ class EventStore:
                 pipe.xadd(keys.stream, {"e": event.id})
             await pipe.execute()
 
-    async def get(self, event_id: str) -> Event:
-        """The event; raises NotFound (also once it expired)."""
+    async def get(self, event_id: str, *, tenant: str | None = None) -> Event:
+        """The event; raises NotFound (also once it expired, and when `tenant` is given and
+        the event is not its)."""
         value = cast("str | None", await self._redis.get(self._keys.event(event_id)))
         if value is None:
             raise NotFound(f"event {event_id} not found")
-        return unpack_event(event_id, value)
+        event = unpack_event(event_id, value)
+        if tenant is not None and event.tenant_id != tenant:
+            raise NotFound(f"event {event_id} not found")
+        return event
 
     async def get_many(self, event_ids: Sequence[str]) -> list[Event | None]:
         """Events in the order asked, None for any missing; one round trip."""
@@ -93,8 +103,9 @@ class EventStore:
         cursor: str | None,
         type: str | None = None,
         source_id: str | None = None,
+        tenant: str | None = None,
     ) -> Listing[Event]:
-        """Newest first, optionally filtered by type and source."""
+        """Newest first, optionally filtered by type and source; only `tenant`'s when given."""
         found: list[Event] = []
         while True:
             ids, next_cursor = await page_ids(
@@ -105,6 +116,8 @@ class EventStore:
                 if event is None or (type and event.type != type):
                     continue
                 if source_id and event.source_id != source_id:
+                    continue
+                if tenant is not None and event.tenant_id != tenant:
                     continue
                 found.append(event)
                 if len(found) == limit:

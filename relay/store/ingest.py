@@ -4,7 +4,8 @@ in ONE Lua script, so Redis (and its append-only file) applies all of it or none
 For each message, in page order: HSETNX the documentId into the source's seen hash of the
 message's second (`keys.seen`, expiring after the dedupe TTL); only when it is new, store the
 event (`relay.store.events.pack_event`, expiring after the retention), index it in the
-feed (score from `keys.seq`) and by message time, and XADD it to the delivery stream. Then,
+feed (score from `keys.seq`) and by message time, and XADD it to the delivery stream. The
+source's `tenant_id`, if any, is added to the event's source line (see store/events.py). Then,
 if the source still has the version the poller read, set the cursor to max(old, new) and the
 poll bookkeeping (status ok, failures 0, last_polled_at, last_error).
 
@@ -47,6 +48,7 @@ _INGEST_SCRIPT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('RELAY_LOCK_LOST source lock is not held by this poller')
 end
+local tenant = redis.call('HGET', KEYS[2], 'tenant_id')
 local new_ids = {}
 local duplicates = 0
 local key_index = 7
@@ -56,7 +58,12 @@ while arg <= #ARGV do
   local document_id, event_id, timestamp = ARGV[arg], ARGV[arg + 1], ARGV[arg + 2]
   if redis.call('HSETNX', seen, document_id, '') == 1 then
     redis.call('EXPIRE', seen, ARGV[3])
-    redis.call('SET', event_key, ARGV[arg + 3], 'EX', ARGV[4])
+    local value = ARGV[arg + 3]
+    if tenant and tenant ~= '' then  -- the source line becomes "source_id tenant_id"
+      local second = string.find(value, '\\n', string.find(value, '\\n', 1, true) + 1, true)
+      value = string.sub(value, 1, second - 1) .. ' ' .. tenant .. string.sub(value, second)
+    end
+    redis.call('SET', event_key, value, 'EX', ARGV[4])
     redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[3]), event_id)
     redis.call('ZADD', KEYS[5], timestamp, event_id)
     redis.call('XADD', KEYS[6], '*', 'e', event_id)

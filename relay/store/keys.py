@@ -29,6 +29,14 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}dpm:{minute}                hash: attempt counts in that epoch minute (see attempts.py)
   {p}ui:{sha256 of session id}   string: one web console session (JSON; TTL)
   {p}probe                       string: a write probe of readiness (is Redis out of memory?)
+  {p}ten:{id}                    hash: one tenant
+  {p}tens                        zset: tenant ids by seq
+  {p}ten:{id}:srcs, :subs        zset: the tenant's source / subscription ids by seq
+  {p}key:{id}                    hash: one API key (its SHA-256 digest, never the key)
+  {p}keys                        zset: API key ids by seq
+  {p}keydig:{sha256 hex}         string: the id of the key with that digest (lookup)
+  {p}audit                       zset: audit entry JSON by seq, capped
+  {p}authfail:{address}:{minute} counter: failed authentications of one client (TTL)
   RQ queue "{p}retry"            RQ keys are rq:queue:{p}retry, rq:job:{id}, ...
 
 Stream entry fields: `e` event id; optional `s` subscription id (only that one);
@@ -147,6 +155,36 @@ class Keys:
     def ui_session(self, session_hash: str) -> str:
         """One web console session, keyed by the SHA-256 of its cookie value."""
         return f"{self.prefix}ui:{session_hash}"
+
+    def tenant(self, tenant_id: str) -> str:
+        return f"{self.prefix}ten:{tenant_id}"
+
+    @property
+    def tenants(self) -> str:
+        return f"{self.prefix}tens"
+
+    def tenant_sources(self, tenant_id: str) -> str:
+        return f"{self.prefix}ten:{tenant_id}:srcs"
+
+    def tenant_subscriptions(self, tenant_id: str) -> str:
+        return f"{self.prefix}ten:{tenant_id}:subs"
+
+    def api_key(self, key_id: str) -> str:
+        return f"{self.prefix}key:{key_id}"
+
+    @property
+    def api_keys(self) -> str:
+        return f"{self.prefix}keys"
+
+    def api_key_digest(self, digest: str) -> str:
+        return f"{self.prefix}keydig:{digest}"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    def auth_failures(self, address: str, minute: int) -> str:
+        return f"{self.prefix}authfail:{address}:{minute}"
 
     @property
     def heartbeats_pattern(self) -> str:

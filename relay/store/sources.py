@@ -5,7 +5,9 @@ Hash fields: the Source fields (`last_polled_at`/`last_error` "" when unset; `ne
 admin change. The poller records outcomes only for the version it polled (and ingest advances
 the cursor only then), so a poll that was in flight while someone fixed the password or
 moved the cursor cannot undo that change. The password is stored (the poller needs it) and
-never returned by the API nor logged.
+never returned by the API nor logged. `tenant_id` ("" for the operator's own) is set at
+creation and never changes; a tenant's sources are also indexed in `ten:{id}:srcs`, by the
+same scripts.
 
 One source per account: `keys.source_accounts` maps "{base_url} {username}" to the source
 id, kept by create, update, delete and ensure in the same script as the hash, so checking
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import cast
 
 from redis.asyncio import Redis
@@ -50,13 +53,16 @@ end
 backfill()
 """
 
-# KEYS: sources zset, seq, account index. ARGV: source key prefix, account, password,
-# new id, then the field/value pairs of a new source. Returns {created 1/0, id}.
+# KEYS: sources zset, seq, account index, the tenant's sources zset (for a tenant's source
+# only). ARGV: source key prefix, account, password, new id, then the field/value pairs of a
+# new source. Returns {created 1/0, id}.
 _CREATE_LUA = """
 local existing = holder(ARGV[2])
 if existing then return {0, existing} end
 redis.call('HSET', ARGV[1] .. ARGV[4], unpack(ARGV, 5))
-redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[4])
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], seq, ARGV[4])
+if KEYS[4] then redis.call('ZADD', KEYS[4], seq, ARGV[4]) end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 return {1, ARGV[4]}
 """
@@ -83,7 +89,8 @@ end
     + _CREATE_LUA
 )
 
-# KEYS: sources zset, source, account index. ARGV: source key prefix, source id.
+# KEYS: sources zset, source, account index, the owner tenant's sources zset (if any).
+# ARGV: source key prefix, source id.
 _DELETE_SCRIPT = (
     _INDEX_LUA
     + """
@@ -92,6 +99,7 @@ if found[1] and redis.call('HGET', KEYS[3], found[1] .. ' ' .. found[2]) == ARGV
   redis.call('HDEL', KEYS[3], found[1] .. ' ' .. found[2])
 end
 local deleted = redis.call('DEL', KEYS[2])
+if KEYS[4] then redis.call('ZREM', KEYS[4], ARGV[2]) end
 return deleted + redis.call('ZREM', KEYS[1], ARGV[2])
 """
 )
@@ -168,10 +176,12 @@ class SourceStore:
         poll_interval_s: float,
         start_from: int | None,
         now: float,
+        tenant_id: str | None = None,
     ) -> Source:
         """Add a source; `start_from` None means the cursor starts at `now`. Raises Conflict
         when another source already polls this username at this base_url."""
         source = _new_source(username, password, base_url, poll_interval_s, start_from, now)
+        source = replace(source, tenant_id=tenant_id)
         is_created, source_id = await self._write_new(self._create, source)
         if not is_created:
             raise _conflict(source_id, source)
@@ -179,10 +189,13 @@ class SourceStore:
 
     async def _write_new(self, script: AsyncScript, source: Source) -> tuple[bool, str]:
         pairs = [item for field, value in _fields(source).items() for item in (field, value)]
+        keys = [self._keys.sources, self._keys.seq, self._keys.source_accounts]
+        if source.tenant_id is not None:
+            keys.append(self._keys.tenant_sources(source.tenant_id))
         is_created, source_id = cast(
             "list[int | str]",
             await script(
-                keys=[self._keys.sources, self._keys.seq, self._keys.source_accounts],
+                keys=keys,
                 args=[
                     self._keys.source(""),
                     _account(source.base_url, source.username),
@@ -210,9 +223,11 @@ class SourceStore:
         _, source_id = await self._write_new(self._ensure, fresh)
         return await self.get(source_id)
 
-    async def get(self, source_id: str) -> Source:
-        """The source; raises NotFound."""
+    async def get(self, source_id: str, *, tenant: str | None = None) -> Source:
+        """The source; raises NotFound (also when `tenant` is given and it is not its)."""
         source, _ = await self.get_versioned(source_id)
+        if tenant is not None and source.tenant_id != tenant:
+            raise NotFound(f"source {source_id} not found")
         return source
 
     async def get_versioned(self, source_id: str) -> tuple[Source, int]:
@@ -244,11 +259,12 @@ class SourceStore:
                 )
             await pipe.execute()
 
-    async def page(self, *, limit: int, cursor: str | None) -> Listing[Source]:
-        """Newest first."""
-        ids, next_cursor = await page_ids(
-            self._redis, self._keys.sources, limit=limit, cursor=cursor
-        )
+    async def page(
+        self, *, limit: int, cursor: str | None, tenant: str | None = None
+    ) -> Listing[Source]:
+        """Newest first; only `tenant`'s (a page of its own index) when given."""
+        index = self._keys.sources if tenant is None else self._keys.tenant_sources(tenant)
+        ids, next_cursor = await page_ids(self._redis, index, limit=limit, cursor=cursor)
         async with self._redis.pipeline(transaction=False) as pipe:
             for source_id in ids:
                 pipe.hgetall(self._keys.source(source_id))
@@ -269,13 +285,17 @@ class SourceStore:
         poll_interval_s: float | None = None,
         cursor: int | None = None,
         status: SourceStatus | None = None,
+        tenant: str | None = None,
     ) -> Source:
-        """Change the given fields; raises NotFound, or Conflict when the new username and
-        base_url are another source's account. Changing credentials, base_url or status
-        clears a failing state so the poller tries again at once. `status` may be "ok" or
-        "paused" (pause/resume); "failing" is set only by the poller."""
+        """Change the given fields; raises NotFound (also when `tenant` is given and it is not
+        its), or Conflict when the new username and base_url are another source's account.
+        Changing credentials, base_url or status clears a failing state so the poller tries
+        again at once. `status` may be "ok" or "paused" (pause/resume); "failing" is set only
+        by the poller."""
         if status not in (None, "ok", "paused"):
             raise InvalidInput("status must be 'ok' or 'paused'", field="status")
+        if tenant is not None:
+            await self.get(source_id, tenant=tenant)  # a tenant never changes: no race
         changes: dict[str, EncodableT | None] = {
             "username": username,
             "password": password,
@@ -298,12 +318,14 @@ class SourceStore:
             raise Conflict(f"source {updated} already polls that username at that base_url")
         return await self.get(source_id)
 
-    async def delete(self, source_id: str) -> None:
-        """Remove the source (its events stay until they expire); raises NotFound."""
-        removed = await self._delete(
-            keys=[self._keys.sources, self._keys.source(source_id), self._keys.source_accounts],
-            args=[self._keys.source(""), source_id],
-        )
+    async def delete(self, source_id: str, *, tenant: str | None = None) -> None:
+        """Remove the source (its events stay until they expire); raises NotFound (also when
+        `tenant` is given and it is not its)."""
+        owner = (await self.get(source_id, tenant=tenant)).tenant_id
+        keys = [self._keys.sources, self._keys.source(source_id), self._keys.source_accounts]
+        if owner is not None:
+            keys.append(self._keys.tenant_sources(owner))
+        removed = await self._delete(keys=keys, args=[self._keys.source(""), source_id])
         await self._redis.delete(self._keys.source_lock(source_id))
         if not int(removed):
             raise NotFound(f"source {source_id} not found")
@@ -381,6 +403,7 @@ def _fields(source: Source) -> dict[FieldT, EncodableT]:
         "last_error": source.last_error or "",
         "next_poll_at": _float_text(source.next_poll_at),
         "failures": source.failures,
+        "tenant_id": source.tenant_id or "",
         "v": 0,
     }
 
@@ -400,6 +423,7 @@ def _source_from_fields(fields: dict[str, str]) -> Source:
         last_error=fields.get("last_error") or None,
         next_poll_at=float(fields.get("next_poll_at") or 0),
         failures=int(fields.get("failures") or 0),
+        tenant_id=fields.get("tenant_id") or None,
     )
 
 

@@ -3,10 +3,12 @@
 Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets`
 (`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
 `description`, `headers`, `disabled_reason` as JSON; `payload_format` plain (absent on rows
-written before it existed: "standard"). Every change bumps `subs:version` in the same
-transaction and scores the subscription's id in `subs:changes` by that version (deleted ones
-stay there as tombstones), so a reader that saw the new version reads the new data, and a
-cache reads only what changed since its version (`changes_since`).
+written before it existed: "standard"); `tenant_id` ("" for the operator's), set at creation
+and never changed, with the tenant's ids also in `ten:{id}:subs`. Every change bumps
+`subs:version` in the same transaction and scores the subscription's id in `subs:changes` by
+that version (deleted ones stay there as tombstones), so a reader that saw the new version
+reads the new data, and a cache reads only what changed since its version (`changes_since`).
+Reads and writes given `tenant=` treat another tenant's row as missing.
 """
 
 from __future__ import annotations
@@ -35,9 +37,15 @@ class Unset:
 
 UNSET = Unset()
 
+# KEYS: subscription, subscriptions, attempts, version, changes, tenant index prefix.
+# ARGV: id, tenant asked for ("" = any).
 _DELETE_SCRIPT = """
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'tenant_id') or ''
+if ARGV[2] ~= '' and owner ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+if owner ~= '' then redis.call('ZREM', KEYS[6] .. owner .. ':subs', ARGV[1]) end
 redis.call('DEL', KEYS[3])
 redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[4]), ARGV[1])
 return 1
@@ -64,6 +72,7 @@ class SubscriptionStore:
         enabled: bool,
         now: float,
         payload_format: str = PAYLOAD_STANDARD,
+        tenant_id: str | None = None,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
         subscription = Subscription(
@@ -77,29 +86,34 @@ class SubscriptionStore:
             headers=dict(headers),
             enabled=enabled,
             payload_format=payload_format,
+            tenant_id=tenant_id,
         )
         keys = self._keys
         seq = await self._redis.incr(keys.seq)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.subscription(subscription.id), mapping=_to_fields(subscription))
             pipe.zadd(keys.subscriptions, {subscription.id: seq})
+            if tenant_id is not None:
+                pipe.zadd(keys.tenant_subscriptions(tenant_id), {subscription.id: seq})
             self._bump(pipe, subscription.id)
             await pipe.execute()
         return subscription
 
-    async def get(self, subscription_id: str) -> Subscription:
+    async def get(self, subscription_id: str, *, tenant: str | None = None) -> Subscription:
         """The subscription; raises NotFound."""
         key = self._keys.subscription(subscription_id)
         fields = cast("dict[str, str]", await self._redis.hgetall(key))
-        if not fields:
+        if not fields or not _is_visible(fields, tenant):
             raise NotFound(f"subscription {subscription_id} not found")
         return _from_fields(subscription_id, fields)
 
-    async def page(self, *, limit: int, cursor: str | None) -> Listing[Subscription]:
-        """Newest first."""
-        ids, next_cursor = await page_ids(
-            self._redis, self._keys.subscriptions, limit=limit, cursor=cursor
-        )
+    async def page(
+        self, *, limit: int, cursor: str | None, tenant: str | None = None
+    ) -> Listing[Subscription]:
+        """Newest first; only `tenant`'s (a page of its own index) when given."""
+        keys = self._keys
+        index = keys.subscriptions if tenant is None else keys.tenant_subscriptions(tenant)
+        ids, next_cursor = await page_ids(self._redis, index, limit=limit, cursor=cursor)
         return Listing(tuple(await self._get_many(ids)), next_cursor)
 
     async def all(self) -> list[Subscription]:
@@ -137,6 +151,7 @@ class SubscriptionStore:
         headers: Mapping[str, str] | Unset = UNSET,
         enabled: bool | Unset = UNSET,
         payload_format: str | Unset = UNSET,
+        tenant: str | None = None,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
         changes: dict[str, Any] = {}
@@ -156,7 +171,9 @@ class SubscriptionStore:
                 changes["disabled_reason"] = None
         if not isinstance(payload_format, Unset):
             changes["payload_format"] = payload_format
-        return await self._modify(subscription_id, lambda sub: replace(sub, **changes))
+        return await self._modify(
+            subscription_id, lambda sub: replace(sub, **changes), tenant=tenant
+        )
 
     async def disable(self, subscription_id: str, *, reason: str) -> None:
         """Disable (e.g. after 410 Gone) and record why; raises NotFound."""
@@ -164,7 +181,7 @@ class SubscriptionStore:
             subscription_id, lambda sub: replace(sub, enabled=False, disabled_reason=reason)
         )
 
-    async def delete(self, subscription_id: str) -> None:
+    async def delete(self, subscription_id: str, *, tenant: str | None = None) -> None:
         """Remove it and its attempt log; raises NotFound."""
         keys = self._keys
         deleted = await self._delete(
@@ -174,14 +191,15 @@ class SubscriptionStore:
                 keys.attempts(subscription_id),
                 keys.subscriptions_version,
                 keys.subscription_changes,
+                keys.tenant(""),
             ],
-            args=[subscription_id],
+            args=[subscription_id, tenant or ""],
         )
         if not int(deleted):
             raise NotFound(f"subscription {subscription_id} not found")
 
     async def rotate_secret(
-        self, subscription_id: str, *, overlap_s: float, now: float
+        self, subscription_id: str, *, overlap_s: float, now: float, tenant: str | None = None
     ) -> Subscription:
         """A new current secret; the previous one keeps signing until now + overlap_s.
         Secrets whose overlap has ended are dropped."""
@@ -193,10 +211,14 @@ class SubscriptionStore:
             )
             return replace(sub, secrets=(Secret(new_secret()), *still_signing))
 
-        return await self._modify(subscription_id, rotate)
+        return await self._modify(subscription_id, rotate, tenant=tenant)
 
     async def _modify(
-        self, subscription_id: str, change: Callable[[Subscription], Subscription]
+        self,
+        subscription_id: str,
+        change: Callable[[Subscription], Subscription],
+        *,
+        tenant: str | None = None,
     ) -> Subscription:
         """Read, change and write one subscription under WATCH, so concurrent changes (or a
         delete) are never lost or resurrected; raises NotFound."""
@@ -206,7 +228,7 @@ class SubscriptionStore:
                 try:
                     await pipe.watch(key)
                     fields = cast("dict[str, str]", await pipe.hgetall(key))
-                    if not fields:
+                    if not fields or not _is_visible(fields, tenant):
                         raise NotFound(f"subscription {subscription_id} not found")
                     changed = change(_from_fields(subscription_id, fields))
                     pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
@@ -249,6 +271,7 @@ def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
         "headers": _json(dict(sub.headers)),
         "disabled_reason": _json(sub.disabled_reason),
         "payload_format": sub.payload_format,
+        "tenant_id": sub.tenant_id or "",
     }
 
 
@@ -268,7 +291,12 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
         enabled=fields["enabled"] == "1",
         disabled_reason=json.loads(fields["disabled_reason"]),
         payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
+        tenant_id=fields.get("tenant_id") or None,
     )
+
+
+def _is_visible(fields: Mapping[str, str], tenant: str | None) -> bool:
+    return tenant is None or fields.get("tenant_id") == tenant
 
 
 def _json(value: object) -> str:

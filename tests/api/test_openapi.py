@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from relay.admin import validation
 from relay.api.app import create_app
+from relay.core.access import SCOPES
 from relay.core.headers import RESERVED_HEADER
 from relay.settings import Settings
 from tests.api.conftest import message
@@ -59,7 +60,7 @@ def test_every_documented_operation_exists_and_every_route_is_documented(
 
 
 def test_every_operation_is_secured_except_the_operational_ones() -> None:
-    assert SPEC["security"] == [{"bearerAuth": []}]
+    assert SPEC["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
     for path, item in SPEC["paths"].items():
         for method, operation in item.items():
             if method not in METHODS:
@@ -67,7 +68,8 @@ def test_every_operation_is_secured_except_the_operational_ones() -> None:
             public = operation.get("security") == []
             assert public == (not path.startswith("/v1/")), (method, path)
             if not public:
-                assert "401" in operation["responses"], (method, path)
+                assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
+                assert operation["x-required-scope"] in SCOPES, (method, path)
 
 
 def test_schema_patterns_are_the_ones_the_api_enforces() -> None:
@@ -265,6 +267,24 @@ async def test_scripted_walk_matches_the_schemas(
     )
     await walk("DELETE", "/v1/subscriptions/{subscription_id}", 204, ids=sub)
     await walk("DELETE", "/v1/sources/{source_id}", 204, ids=src)
+
+    tenant = (await walk("POST", "/v1/tenants", 201, json={"name": "Acme"})).json()
+    ten = {"tenant_id": tenant["id"]}
+    await walk("GET", "/v1/tenants", 200)
+    await walk("PATCH", "/v1/tenants/{tenant_id}", 200, ids=ten, json={"name": "Acme Ltd"})
+    owned = {"username": "t", "password": "p", "tenant_id": tenant["id"]}
+    owned_source = (await walk("POST", "/v1/sources", 201, json=owned)).json()
+    await walk("DELETE", "/v1/tenants/{tenant_id}", 409, ids=ten)
+    await walk("DELETE", "/v1/sources/{source_id}", 204, ids={"source_id": owned_source["id"]})
+    key_body = {"name": "portal", "scopes": ["events:read"], "tenant_id": tenant["id"]}
+    key = (await walk("POST", "/v1/keys", 201, json=key_body)).json()
+    await walk("POST", "/v1/keys", 422, json={**key_body, "scopes": ["keys:write"]})
+    await walk("GET", "/v1/keys", 200)
+    await walk("GET", "/v1/keys/{key_id}", 200, ids={"key_id": key["id"]})
+    await walk("DELETE", "/v1/keys/{key_id}", 204, ids={"key_id": key["id"]})
+    await walk("GET", "/v1/audit-log", 200)
+    await walk("GET", "/v1/tenants/{tenant_id}", 200, ids=ten)
+    await walk("DELETE", "/v1/tenants/{tenant_id}", 204, ids=ten)
     for template, method in documented_operations():
         if "{" in template:
             names = re.findall(r"{(\w+)}", template)

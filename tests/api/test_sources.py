@@ -17,7 +17,7 @@ async def test_create_returns_201_with_defaults_and_no_password(
     assert response.headers["location"] == f"/v1/sources/{body['id']}"
     assert set(body) == {
         "id", "username", "base_url", "poll_interval", "cursor", "status",
-        "last_polled_at", "last_error", "created_at",
+        "last_polled_at", "last_error", "created_at", "tenant_id",
     }  # fmt: skip
     assert body["username"] == NEW["username"]
     assert body["base_url"] == "http://mc5.test"
