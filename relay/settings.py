@@ -14,6 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relay.core.errors import ConfigError
+from relay.core.redis_urls import (
+    SentinelTarget,
+    is_sentinel_url,
+    parse_sentinel_hosts,
+    parse_sentinel_url,
+    sentinel_url,
+)
 
 DEFAULT_MC5_BASE_URL = "https://mc5.smartmessagingservices.net"
 DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -67,7 +74,7 @@ class Settings:
         env = os.environ if environ is None else environ
         tokens = tuple(t.strip() for t in env.get("RELAY_ADMIN_TOKEN", "").split(",") if t.strip())
         return cls(
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env),
             key_prefix=_prefix(env.get("RELAY_KEY_PREFIX", "relay:")),
             admin_tokens=tokens,
             api_host=env.get("RELAY_API_HOST", "127.0.0.1") or "127.0.0.1",
@@ -134,6 +141,30 @@ class Settings:
                 )
             log.warning(f"{problem}; allowed because RELAY_ALLOW_WEAK_TOKENS=true")
         return self.admin_tokens
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL, or the `redis+sentinel://` URL that RELAY_REDIS_SENTINELS and
+    RELAY_REDIS_SENTINEL_SERVICE name (a master password needs the URL form)."""
+    url = env.get("REDIS_URL", "").strip() or None
+    hosts = env.get("RELAY_REDIS_SENTINELS", "").strip()
+    service = env.get("RELAY_REDIS_SENTINEL_SERVICE", "").strip()
+    if not hosts:
+        if service:
+            raise ConfigError("RELAY_REDIS_SENTINEL_SERVICE needs RELAY_REDIS_SENTINELS")
+        if url is not None and is_sentinel_url(url):
+            parse_sentinel_url(url)  # a malformed URL fails at start, naming REDIS_URL
+        return url
+    if url is not None:
+        raise ConfigError("set REDIS_URL or RELAY_REDIS_SENTINELS, not both")
+    if not service:
+        raise ConfigError(
+            "RELAY_REDIS_SENTINELS needs RELAY_REDIS_SENTINEL_SERVICE (the monitored name)"
+        )
+    sentinels = parse_sentinel_hosts(hosts, variable="RELAY_REDIS_SENTINELS")
+    url = sentinel_url(SentinelTarget(sentinels=sentinels, service_name=service))
+    parse_sentinel_url(url, variable="RELAY_REDIS_SENTINEL_SERVICE")
+    return url
 
 
 DEFAULT_CLIENT_URL = "http://127.0.0.1:8080"

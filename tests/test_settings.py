@@ -85,3 +85,40 @@ def test_auth_limit_and_trusted_proxies_are_read() -> None:
     assert settings.auth_failures_per_minute == 5
     assert settings.trusted_proxies == ("10.0.0.1", "10.1.0.0/16")
     assert Settings.from_env({}).auth_failures_per_minute == 20
+
+
+def test_a_sentinel_redis_url_is_kept_and_validated_at_start() -> None:
+    url = "redis+sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/relay/1"
+    assert Settings.from_env({"REDIS_URL": url}).redis_url == url
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Settings.from_env({"REDIS_URL": "redis+sentinel://127.0.0.1:26379"})
+
+
+def test_relay_redis_sentinels_and_the_service_build_the_sentinel_url() -> None:
+    settings = Settings.from_env(
+        {"RELAY_REDIS_SENTINELS": "s1:26379, s2:26379", "RELAY_REDIS_SENTINEL_SERVICE": "relay"}
+    )
+    assert settings.redis_url == "redis+sentinel://s1:26379,s2:26379/relay/0"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RELAY_REDIS_SENTINELS": "s1:26379"}, "RELAY_REDIS_SENTINEL_SERVICE"),
+        ({"RELAY_REDIS_SENTINEL_SERVICE": "relay"}, "RELAY_REDIS_SENTINELS"),
+        ({"RELAY_REDIS_SENTINELS": "s1", "RELAY_REDIS_SENTINEL_SERVICE": "r"}, "SENTINELS"),
+        (
+            {
+                "REDIS_URL": "redis://127.0.0.1:6379/0",
+                "RELAY_REDIS_SENTINELS": "s1:26379",
+                "RELAY_REDIS_SENTINEL_SERVICE": "relay",
+            },
+            "not both",
+        ),
+    ],
+)
+def test_incomplete_sentinel_settings_are_refused_naming_the_variable(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)

@@ -7,6 +7,12 @@ process, and a command that finds them all busy waits up to POOL_WAIT_S for one 
 failing at once (redis-py's default pool raises "Too many connections" past 100, so 150
 concurrent API requests got 50 errors). No code path issues more concurrent commands than
 the pool holds: bulk work is pipelined in chunks on one connection.
+
+A `redis+sentinel://` URL (relay/core/redis_urls.py) builds the same clients on a
+Sentinel-managed pool: each new connection asks the sentinels where the master is, and a
+connection to a server that died or was demoted (READONLY) is dropped, so every role, RQ's
+worker and its forked scheduler included, follows a failover after a few failed commands.
+Every client of the relay is built here.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from pathlib import Path
 
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 
 from relay.core.errors import ConfigError, RedisUnavailable
+from relay.core.redis_urls import is_sentinel_url, parse_sentinel_url
 from relay.processes import die_with_parent
 from relay.store.server import SAFE_POLICY, is_evicting, read_policy
 
@@ -41,6 +50,19 @@ def _tcp_options(url: str) -> dict[str, bool]:
 # 10,000 clients while a burst of hundreds of requests just queues for a moment.
 POOL_MAX_CONNECTIONS = 50
 POOL_WAIT_S = 10.0
+# Asking a sentinel where the master is: a dead sentinel must not stall the question, the
+# next one in the list is asked.
+SENTINEL_TIMEOUT_S = 2.0
+
+
+class _BlockingSentinelPool(
+    redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool
+):
+    """Sentinel's master discovery with the bounded, waiting pool every async client has."""
+
+
+def _sentinel_kwargs() -> dict[str, object]:
+    return {"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S}
 
 
 def async_redis(
@@ -51,6 +73,23 @@ def async_redis(
 ) -> redis.asyncio.Redis:
     """An asyncio client (str responses) for `url` with a bounded pool: a command waits up to
     `pool_wait_s` for a free connection, then raises ConnectionError."""
+    if is_sentinel_url(url):
+        target = parse_sentinel_url(url)
+        sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            target.sentinels, sentinel_kwargs=_sentinel_kwargs()
+        )
+        return sentinel.master_for(  # type: ignore[no-any-return]
+            target.service_name,
+            connection_pool_class=_BlockingSentinelPool,
+            max_connections=max_connections,
+            timeout=pool_wait_s,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_keepalive=True,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+        )
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -65,6 +104,22 @@ def async_redis(
 def sync_redis(url: str, *, timeout_s: float | None = None) -> redis.Redis:
     """A blocking client (bytes responses), as RQ needs; `timeout_s` bounds connecting and
     each command (None: wait as long as it takes, as RQ's blocking pops need)."""
+    if is_sentinel_url(url):
+        target = parse_sentinel_url(url)
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            target.sentinels, sentinel_kwargs=_sentinel_kwargs()
+        )
+        client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            target.service_name,
+            health_check_interval=30,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            socket_keepalive=True,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+        )
+        return client
     return redis.Redis.from_url(
         url,
         health_check_interval=30,
@@ -74,12 +129,17 @@ def sync_redis(url: str, *, timeout_s: float | None = None) -> redis.Redis:
     )
 
 
+def _probe_client(url: str, timeout_s: float) -> redis.Redis:
+    """A short-lived sync client for one-off checks at start."""
+    if is_sentinel_url(url):
+        return sync_redis(url, timeout_s=timeout_s)
+    return redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+
+
 def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
     """Raise RedisUnavailable (naming REDIS_URL) unless Redis answers PING within the timeout."""
     try:
-        client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-        )
+        client = _probe_client(url, timeout_s)
         client.ping()
         client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
@@ -101,7 +161,7 @@ def eviction_refusal(policy: str) -> str:
 def require_safe_eviction_policy(url: str, *, allow_evicting: bool) -> str | None:
     """Read maxmemory-policy; raise ConfigError for an evicting policy unless `allow_evicting`
     (then warn). An unreadable policy is warned about and allowed. Returns the policy."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = _probe_client(url, 3.0)
     try:
         policy = read_policy(client)
     except (redis.RedisError, OSError) as exc:
@@ -138,7 +198,7 @@ def redact_url(url: str) -> str:
 
 def redis_persistence_enabled(url: str) -> bool:
     """Whether the server writes an append-only file or RDB snapshots."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    client = _probe_client(url, 3.0)
     try:
         config = client.config_get("appendonly")
         save = client.config_get("save")
