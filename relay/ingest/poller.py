@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from relay.core.backoff import retry_delay_s
 from relay.core.errors import UpstreamError, UpstreamStatusError
@@ -219,8 +220,8 @@ class Poller:
                         if self._clock() >= flush_at:  # only the latest poll of each source
                             flush_at = self._clock() + self._lock_renew_s
                             await self._flush_polled()
-                    except Exception:
-                        log.exception("poller round failed", extra={"poller": self.token})
+                    except Exception as exc:
+                        _log_error("poller round failed", exc, {"poller": self.token})
                     discover_at = self._clock() + self._discover_s
                 self._start_due()
                 next_due = self._schedule.next_due()
@@ -319,8 +320,8 @@ class Poller:
         ids = [source_id for source_id, _ in batch]
         try:
             rows = await self._sources.get_many_versioned(ids)
-        except Exception:
-            log.exception("reading sources failed", extra={"poller": self.token})
+        except Exception as exc:
+            _log_error("reading sources failed", exc, {"poller": self.token})
             for source_id, _ in batch:
                 self._poll_over(source_id, self._clock() + RECHECK_S)
             return []
@@ -342,7 +343,7 @@ class Poller:
             self._forget(source_id)
             return PollResult(source_id, "lost")
         except Exception as exc:
-            log.exception("polling failed", extra={"source_id": source_id})
+            _log_error("polling failed", exc, {"source_id": source_id})
             if row is not None:
                 with contextlib.suppress(Exception):
                     error = f"internal error: {type(exc).__name__}: {exc}"
@@ -485,6 +486,16 @@ async def _wait_any(stop: asyncio.Event, ended: asyncio.Event, timeout_s: float)
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def _log_error(event: str, exc: BaseException, extra: dict[str, object]) -> None:
+    """A Redis that is down, out of memory or failing over fails every round the same way
+    until it recovers: one warning line naming the error per retry, not a traceback each
+    second (that storm buried everything else under OOM). Anything else is a bug: traceback."""
+    if isinstance(exc, RedisError | OSError):
+        log.warning(event, extra={**extra, "error": f"{type(exc).__name__}: {exc}"})
+    else:
+        log.error(event, exc_info=exc, extra=extra)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -70,17 +70,16 @@ def _failover_under_load(
             feeder = threading.Thread(target=_feed, args=(sim, fed, stop_feeding, load_s))
             feeder.start()
             old = cluster.kill_9_master()
-            killed = time.monotonic()
+            killed, sent_before = time.monotonic(), len(fed)
             failover_s = cluster.wait_for_new_master(old)
-            feeder.join()
-            after = _add(sim, 20)
-            fed += after
             wait_until_sync(
-                lambda: bool(set(after) & receiver.delivered()),
+                lambda: bool(set(fed[sent_before:]) & receiver.delivered()),
                 timeout_s=60,
-                what="a delivery of a message sent after the failover",
+                what="a delivery of a message sent after the kill",
             )
             resumed_s = time.monotonic() - killed
+            feeder.join()
+            fed += _add(sim, 20)
             wait_until_sync(
                 lambda: set(fed) <= receiver.delivered(), timeout_s=90, what="every message"
             )
