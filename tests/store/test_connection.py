@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
+import redis
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from relay.store.connection import async_redis
+from relay.store.connection import (
+    async_redis,
+    check_redis,
+    require_safe_eviction_policy,
+    sync_redis,
+)
+from tests.support import wait_until, wait_until_sync
+from tests.workers.sentinel_cluster import SentinelCluster
 
 
 async def _hold(client: redis.asyncio.Redis, key: str, seconds: float) -> None:
@@ -44,3 +53,46 @@ async def test_a_wait_longer_than_the_pool_timeout_is_a_connection_error(
         assert isinstance(pinged, RedisConnectionError)
     finally:
         await client.aclose()
+
+
+async def test_sentinel_clients_follow_a_failover_and_the_start_checks_read_the_master(
+    tmp_path: Path,
+) -> None:
+    """Both kinds of client on a `redis+sentinel://` URL write to the new master after the old
+    one is killed; the checks every role runs at start go through the sentinels too."""
+    cluster = SentinelCluster(workdir=tmp_path, replicas=1)
+    cluster.start()
+    aclient = async_redis(cluster.url, max_connections=4)
+    sclient = sync_redis(cluster.url, timeout_s=2)
+    try:
+        check_redis(cluster.url)
+        assert require_safe_eviction_policy(cluster.url, allow_evicting=False) == "noeviction"
+        await aclient.set("ha:async", "before")
+        sclient.set("ha:sync", "before")
+        old = cluster.kill_9_master()
+        cluster.wait_for_new_master(old)
+        await wait_until(lambda: _writes_async(aclient), timeout_s=30, what="async client")
+        wait_until_sync(lambda: _writes_sync(sclient), timeout_s=30, what="sync client")
+        assert await aclient.get("ha:async") == "after"
+        assert sclient.get("ha:sync") == b"after"
+        assert sclient.connection_pool.get_master_address()[1] != old  # type: ignore[attr-defined]
+    finally:
+        await aclient.aclose()
+        sclient.close()
+        cluster.stop()
+
+
+async def _writes_async(client: redis.asyncio.Redis) -> bool:
+    try:
+        await client.set("ha:async", "after")
+    except (redis.RedisError, OSError):
+        return False
+    return True
+
+
+def _writes_sync(client: redis.Redis) -> bool:
+    try:
+        client.set("ha:sync", "after")
+    except (redis.RedisError, OSError):
+        return False
+    return True
