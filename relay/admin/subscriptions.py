@@ -137,6 +137,8 @@ async def change_subscription(
     subscription = await ctx.store.subscriptions.update(
         subscription_id, tenant=ctx.tenant, **fields
     )
+    if fields.get("enabled") is True and not current.enabled:
+        await ctx.store.health.reset(subscription_id)  # a fresh disable window
     await audit.record(ctx, "subscription.update", subscription_id, tenant_id=current.tenant_id)
     return subscription
 
@@ -157,6 +159,7 @@ async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     """Remove it and its attempt log; raises NotFound."""
     owner = (await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)).tenant_id
     await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
+    await ctx.store.health.forget(subscription_id)
     await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 

@@ -43,6 +43,7 @@ class Source:
     next_poll_at: float = 0.0
     failures: int = 0
     tenant_id: str | None = None  # None: the operator's own
+    failing_since: float | None = None  # first failed poll of the current streak (if failing)
 
 
 @dataclass(frozen=True, slots=True)

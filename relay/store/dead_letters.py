@@ -5,7 +5,8 @@ Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` 
 with its event (the event's remaining TTL, else `retention_s`): past that there is nothing to
 deliver again. Index entries of expired ones are trimmed, oldest first. A dead letter belongs
 to its subscription's tenant: reads given `tenant=` look that up and treat another tenant's
-dead letter as missing.
+dead letter as missing. Each subscription's dead letters are also in `subdl:{sub}`, scored by
+expiry, so its health counts the live ones in O(log n).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from relay.core.models import DeadLetter, Listing
 from relay.store.keys import Keys
 from relay.store.pagination import page_ids
 
-# KEYS: dead letter, index, replay lane; ARGV: id. Reading, queueing and removing in one script
-# means two concurrent retries of one dead letter queue it once.
+# KEYS: dead letter, index, replay lane, per-subscription index prefix; ARGV: id. Reading,
+# queueing and removing in one script means two concurrent retries of one dead letter queue
+# it once.
 _RETRY_SCRIPT = """
 local stored = redis.call('GET', KEYS[1])
 if not stored then return false end
@@ -30,6 +32,7 @@ local row = cjson.decode(stored)
 redis.call('XADD', KEYS[3], '*', 'e', row['e'], 's', row['s'], 'x', '1')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4] .. row['s'], ARGV[1])
 return stored
 """
 
@@ -83,6 +86,9 @@ class DeadLetterStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._keys.dead_letter(dead_letter.id), _to_json(dead_letter), px=ttl_ms)
             pipe.zadd(self._keys.dead_letters, {dead_letter.id: seq})
+            by_subscription = self._keys.subscription_dead_letters(subscription_id)
+            pipe.zadd(by_subscription, {dead_letter.id: failed_at + ttl_ms / 1000})
+            pipe.expire(by_subscription, ttl_ms // 1000 + 1)
             await pipe.execute()
         await self.trim_expired()
         return dead_letter
@@ -138,7 +144,12 @@ class DeadLetterStore:
             await self.get(dead_letter_id, tenant=tenant)  # ownership never changes
         keys = self._keys
         stored = await self._retry(
-            keys=[keys.dead_letter(dead_letter_id), keys.dead_letters, keys.replay_stream],
+            keys=[
+                keys.dead_letter(dead_letter_id),
+                keys.dead_letters,
+                keys.replay_stream,
+                keys.subscription_dead_letters(""),
+            ],
             args=[dead_letter_id],
         )
         if stored is None:
