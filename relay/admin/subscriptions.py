@@ -148,6 +148,12 @@ async def get_subscription(ctx: AdminContext, subscription_id: str) -> Subscript
     return await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
 
 
+async def subscriptions_by_id(ctx: AdminContext, ids: Sequence[str]) -> list[Subscription]:
+    """The ones of `ids` that exist and the caller may see; one round trip."""
+    found = await ctx.store.subscriptions.get_many(ids)
+    return [sub for sub in found if ctx.tenant is None or sub.tenant_id == ctx.tenant]
+
+
 async def list_subscriptions(
     ctx: AdminContext, *, limit: int, cursor: str | None
 ) -> Listing[Subscription]:

@@ -169,6 +169,7 @@ class DeadLetter:
     last_error: str | None
     last_status_code: int | None
     failed_at: float
+    last_response: str | None = None  # the last answer's body (first 4 KiB), for the console
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,7 @@ class OutcomeHandler:
                 last_error=attempt.error,
                 last_status_code=attempt.status_code,
                 failed_at=now,
+                last_response=attempt.response_body,
             )
             DEAD_LETTERS.labels(item.subscription.id).inc()
             if item.subscription.id != OPERATOR_SUBSCRIPTION_ID:

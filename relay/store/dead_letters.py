@@ -1,12 +1,12 @@
 """Dead letters: deliveries that used up the retry schedule.
 
 Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` attempts,
-`err`, `c` last status code, `at` failed at), indexed by seq in the `dls` zset. Each expires
-with its event (the event's remaining TTL, else `retention_s`): past that there is nothing to
-deliver again. Index entries of expired ones are trimmed, oldest first. A dead letter belongs
-to its subscription's tenant: reads given `tenant=` look that up and treat another tenant's
-dead letter as missing. Each subscription's dead letters are also in `subdl:{sub}`, scored by
-expiry, so its health counts the live ones in O(log n).
+`err`, `c` last status code, `at` failed at, `b` last response body), indexed by seq in the
+`dls` zset. Each expires with its event (the event's remaining TTL, else `retention_s`): past
+that there is nothing to deliver again. Index entries of expired ones are trimmed, oldest
+first. A dead letter belongs to its subscription's tenant: reads given `tenant=` look that up
+and treat another tenant's dead letter as missing. Each subscription's dead letters are also in
+`subdl:{sub}`, scored by expiry, so its health counts the live ones in O(log n).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class DeadLetterStore:
         last_error: str | None,
         last_status_code: int | None,
         failed_at: float,
+        last_response: str | None = None,
     ) -> DeadLetter:
         """Record a delivery that used up the retry schedule."""
         dead_letter = DeadLetter(
@@ -79,6 +80,7 @@ class DeadLetterStore:
             last_error=last_error,
             last_status_code=last_status_code,
             failed_at=failed_at,
+            last_response=last_response,
         )
         seq = await self._redis.incr(self._keys.seq)
         event_ttl_ms = int(await self._redis.pttl(self._keys.event(event_id)))
@@ -176,6 +178,7 @@ def _to_json(dead_letter: DeadLetter) -> str:
             "err": dead_letter.last_error,
             "c": dead_letter.last_status_code,
             "at": dead_letter.failed_at,
+            "b": dead_letter.last_response,
         },
         separators=(",", ":"),
     )
@@ -191,4 +194,5 @@ def _from_json(dead_letter_id: str, stored: str) -> DeadLetter:
         last_error=row["err"],
         last_status_code=row["c"],
         failed_at=row["at"],
+        last_response=row.get("b"),
     )
