@@ -158,7 +158,11 @@ class Keys:
 
     def delivery_minute(self, minute: int) -> str:
         """Attempt counters of one epoch minute (`int(at // 60)`), for the console's chart."""
-        return f"{self.prefix}dpm:{minute}"
+        return f"{self.delivery_minute_prefix}{minute}"
+
+    @property
+    def delivery_minute_prefix(self) -> str:
+        return f"{self.prefix}dpm:"
 
     def idempotency(self, operation: str, key_hash: str) -> str:
         """The remembered answer to one `Idempotency-Key` (its SHA-256) of one operation."""
