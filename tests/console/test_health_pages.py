@@ -44,6 +44,18 @@ async def test_a_failing_subscription_says_why_and_its_dead_letter_links_onwards
     assert "HTTP 503 <small>" not in dead  # the status is not said twice
     assert LAST_RESPONSE.replace('"', "&#34;") in dead
 
+    await store.dead_letters.add(
+        event_id=event.id,
+        subscription_id="sub_operator",
+        attempts=3,
+        last_error="timeout",
+        last_status_code=None,
+        failed_at=time.time(),
+    )
+    dead = (await console.get("/ui/dead-letters")).text
+    assert "operator webhook (RELAY_OPERATOR_WEBHOOK_URL)" in dead
+    assert "timeout" in dead
+
     await store.subscriptions.disable(sub.id, reason="disabled after every delivery failed")
     page = (await console.get(f"/ui/subscriptions/{sub.id}")).text
     assert "Disabled: disabled after every delivery failed." in page
