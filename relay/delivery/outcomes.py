@@ -229,7 +229,8 @@ class OutcomeHandler:
             "last_error": None if outcome.is_delivered else outcome.error,
         }
         if transition != "disable":
-            log.warning(f"subscription {transition}", extra={"subscription_id": subscription.id})
+            extra = {"subscription_id": subscription.id, "transition": transition}
+            log.warning("subscription health changed", extra=extra)
             await self._store.operator_events.emit(_TRANSITION_EVENTS[transition], data, now=now)
             return
         if not subscription.enabled:
