@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from relay.core.errors import ConfigError
 from relay.core.redis_urls import (
@@ -67,6 +67,10 @@ class Settings:
     given: frozenset[str] = frozenset()
     auth_failures_per_minute: int = 20  # per client address, then 429
     trusted_proxies: tuple[str, ...] = ()  # addresses/CIDRs whose X-Forwarded-For is believed
+    # Subscription health (issue 17): auto-disable and the operator's own webhooks.
+    disable_after_s: int = 5 * 86400
+    operator_webhook_url: str | None = None
+    operator_webhook_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +114,9 @@ class Settings:
             ),
             auth_failures_per_minute=_int(env, "RELAY_AUTH_FAILURES_PER_MINUTE", 20, low=1),
             trusted_proxies=_networks(env.get("RELAY_TRUSTED_PROXIES", "")),
+            disable_after_s=_int(env, "RELAY_DISABLE_AFTER", 5 * 86400, low=1),
+            operator_webhook_url=env.get("RELAY_OPERATOR_WEBHOOK_URL", "").strip() or None,
+            operator_webhook_secret=_operator_secret(env),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -209,6 +216,18 @@ def _base_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ConfigError(f"MC5_BASE_URL must start with http:// or https://, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _operator_secret(env: Mapping[str, str]) -> str | None:
+    """The operator webhooks' `whsec_` secret; required once a URL is set."""
+    secret = env.get("RELAY_OPERATOR_WEBHOOK_SECRET", "").strip() or None
+    if env.get("RELAY_OPERATOR_WEBHOOK_URL", "").strip() and secret is None:
+        raise ConfigError(
+            "RELAY_OPERATOR_WEBHOOK_SECRET is required with RELAY_OPERATOR_WEBHOOK_URL"
+        )
+    if secret is not None and not secret.startswith("whsec_"):
+        raise ConfigError("RELAY_OPERATOR_WEBHOOK_SECRET must be a whsec_ secret")
+    return secret
 
 
 def _int(

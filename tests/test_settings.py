@@ -122,3 +122,27 @@ def test_incomplete_sentinel_settings_are_refused_naming_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env)
+
+
+def test_disable_window_and_operator_webhook_settings() -> None:
+    assert Settings.from_env({}).disable_after_s == 432000
+    assert Settings.from_env({}).operator_webhook_url is None
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw9YfTQjyl0Qw="
+    chosen = Settings.from_env(
+        {
+            "RELAY_DISABLE_AFTER": "60",
+            "RELAY_OPERATOR_WEBHOOK_URL": "https://ops.example.com/hooks",
+            "RELAY_OPERATOR_WEBHOOK_SECRET": secret,
+        }
+    )
+    assert (chosen.disable_after_s, chosen.operator_webhook_url) == (
+        60,
+        "https://ops.example.com/hooks",
+    )
+    assert secret not in repr(chosen)
+    with pytest.raises(ConfigError, match="RELAY_OPERATOR_WEBHOOK_SECRET"):
+        Settings.from_env({"RELAY_OPERATOR_WEBHOOK_URL": "https://ops.example.com/hooks"})
+    with pytest.raises(ConfigError, match="RELAY_OPERATOR_WEBHOOK_SECRET"):
+        Settings.from_env({"RELAY_OPERATOR_WEBHOOK_SECRET": "plain"})
+    with pytest.raises(ConfigError, match="RELAY_DISABLE_AFTER"):
+        Settings.from_env({"RELAY_DISABLE_AFTER": "0"})

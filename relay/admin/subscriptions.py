@@ -137,6 +137,8 @@ async def change_subscription(
     subscription = await ctx.store.subscriptions.update(
         subscription_id, tenant=ctx.tenant, **fields
     )
+    if fields.get("enabled") is True and not current.enabled:
+        await ctx.store.health.reset(subscription_id)  # a fresh disable window
     await audit.record(ctx, "subscription.update", subscription_id, tenant_id=current.tenant_id)
     return subscription
 
@@ -144,6 +146,12 @@ async def change_subscription(
 async def get_subscription(ctx: AdminContext, subscription_id: str) -> Subscription:
     """The subscription; raises NotFound."""
     return await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
+
+
+async def subscriptions_by_id(ctx: AdminContext, ids: Sequence[str]) -> list[Subscription]:
+    """The ones of `ids` that exist and the caller may see; one round trip."""
+    found = await ctx.store.subscriptions.get_many(ids)
+    return [sub for sub in found if ctx.tenant is None or sub.tenant_id == ctx.tenant]
 
 
 async def list_subscriptions(
@@ -157,6 +165,7 @@ async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     """Remove it and its attempt log; raises NotFound."""
     owner = (await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)).tenant_id
     await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
+    await ctx.store.health.forget(subscription_id)
     await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from relay.admin.secrets import current_secret
 from relay.core.events import rfc3339
+from relay.core.health import SubscriptionHealth
 from relay.core.models import (
     ApiKey,
     Attempt,
@@ -52,8 +53,8 @@ def source(value: Source) -> dict[str, Any]:
     }
 
 
-def subscription(value: Subscription) -> dict[str, Any]:
-    return {
+def subscription(value: Subscription, health: SubscriptionHealth | None = None) -> dict[str, Any]:
+    body = {
         "id": value.id,
         "url": value.url,
         "event_types": None if value.event_types is None else list(value.event_types),
@@ -66,10 +67,27 @@ def subscription(value: Subscription) -> dict[str, Any]:
         "created_at": rfc3339(value.created_at),
         "tenant_id": value.tenant_id,
     }
+    if health is not None:
+        body["health"] = subscription_health(health)
+    return body
 
 
-def subscription_created(value: Subscription) -> dict[str, Any]:
-    return {**subscription(value), "secret": current_secret(value)}
+def subscription_health(value: SubscriptionHealth) -> dict[str, Any]:
+    return {
+        "state": value.state,
+        "success_rate_1h": value.success_rate_1h,
+        "last_success_at": _time(value.last_success_at),
+        "failing_since": _time(value.failing_since),
+        "last_error": value.last_error,
+        "queued_retries": value.queued_retries,
+        "dead_letters": value.dead_letters,
+    }
+
+
+def subscription_created(
+    value: Subscription, health: SubscriptionHealth | None = None
+) -> dict[str, Any]:
+    return {**subscription(value, health), "secret": current_secret(value)}
 
 
 def attempt(value: Attempt) -> dict[str, Any]:

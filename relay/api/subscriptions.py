@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.admin import idempotency, subscriptions
+from relay.admin.subscription_health import health_of, health_of_one
 from relay.api import serializers
 from relay.api.auth import requires
 from relay.core.access import SUBSCRIPTIONS_READ, SUBSCRIPTIONS_WRITE
@@ -27,7 +28,8 @@ async def create_subscription(request: Request) -> Response:
 
     async def create() -> tuple[int, dict[str, Any]]:
         subscription = await subscriptions.add_subscription(ctx, data)
-        return 201, serializers.subscription_created(subscription)
+        health = await health_of_one(ctx, subscription)
+        return 201, serializers.subscription_created(subscription, health)
 
     key = request.headers.get(idempotency.HEADER)
     if key is None:
@@ -47,21 +49,31 @@ async def create_subscription(request: Request) -> Response:
 
 async def list_subscriptions(request: Request) -> Response:
     limit, cursor = page_params(request)
-    page = await subscriptions.list_subscriptions(context(request), limit=limit, cursor=cursor)
-    return JSONResponse(serializers.listing(page, serializers.subscription))
+    ctx = context(request)
+    page = await subscriptions.list_subscriptions(ctx, limit=limit, cursor=cursor)
+    health = await health_of(ctx, page.items)
+    return JSONResponse(
+        serializers.listing(page, lambda sub: serializers.subscription(sub, health[sub.id]))
+    )
 
 
 async def get_subscription(request: Request) -> Response:
     subscription_id = request.path_params["subscription_id"]
-    subscription = await subscriptions.get_subscription(context(request), subscription_id)
-    return JSONResponse(serializers.subscription(subscription))
+    ctx = context(request)
+    subscription = await subscriptions.get_subscription(ctx, subscription_id)
+    return JSONResponse(
+        serializers.subscription(subscription, await health_of_one(ctx, subscription))
+    )
 
 
 async def update_subscription(request: Request) -> Response:
     data = await read_json_object(request, known=subscriptions.FIELDS)
     subscription_id = request.path_params["subscription_id"]
-    subscription = await subscriptions.change_subscription(context(request), subscription_id, data)
-    return JSONResponse(serializers.subscription(subscription))
+    ctx = context(request)
+    subscription = await subscriptions.change_subscription(ctx, subscription_id, data)
+    return JSONResponse(
+        serializers.subscription(subscription, await health_of_one(ctx, subscription))
+    )
 
 
 async def delete_subscription(request: Request) -> Response:

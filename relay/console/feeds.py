@@ -50,7 +50,9 @@ async def redeliver(current: Page) -> Response:
 async def list_dead_letters(current: Page) -> Response:
     limit, cursor = page_params(current.request)
     found = await dead_letters.list_dead_letters(current.ctx, limit=limit, cursor=cursor)
-    return current.render("dead_letters.html", dead_letters=found)
+    ids = sorted({dl.subscription_id for dl in found.items})
+    urls = {sub.id: sub.url for sub in await subscriptions.subscriptions_by_id(current.ctx, ids)}
+    return current.render("dead_letters.html", dead_letters=found, urls=urls)
 
 
 @page

@@ -7,6 +7,7 @@ framed, and may load scripts and styles only from the console itself (no inline 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,7 +89,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(
         when=when, duration=duration, pretty_json=pretty_json, display_url=display_url
     )
-    env.globals.update(version=__version__)
+    env.globals.update(version=__version__, inf=math.inf)
     return env
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from relay.admin import deliveries
 from relay.admin import subscriptions as subscription_ops
 from relay.admin.secrets import current_secret
+from relay.admin.subscription_health import health_of_one
 from relay.console import forms
 from relay.console.pages import Page, list_context, page, redirect
 from relay.core.errors import InvalidInput
@@ -104,6 +105,7 @@ async def show_subscription(current: Page) -> Response:
     return current.render(
         "subscription.html",
         subscription=subscription,
+        health=await health_of_one(current.ctx, subscription),
         entered=_shown(subscription),
         event_types=EVENT_TYPES,
     )
@@ -127,6 +129,7 @@ async def update_subscription(current: Page) -> Response:
             "subscription.html",
             status=422,
             subscription=subscription,
+            health=await health_of_one(ctx, subscription),
             entered={**_entered(current.form), "enabled": subscription.enabled},
             event_types=EVENT_TYPES,
             errors=forms.error_messages(problems),

@@ -43,6 +43,7 @@ class Source:
     next_poll_at: float = 0.0
     failures: int = 0
     tenant_id: str | None = None  # None: the operator's own
+    failing_since: float | None = None  # first failed poll of the current streak (if failing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ class DeadLetter:
     last_error: str | None
     last_status_code: int | None
     failed_at: float
+    last_response: str | None = None  # the last answer's body (first 4 KiB), for the console
 
 
 @dataclass(frozen=True, slots=True)

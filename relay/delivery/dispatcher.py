@@ -37,11 +37,12 @@ from dataclasses import dataclass
 
 import redis
 
+from relay.core.health import OPERATOR_SUBSCRIPTION_ID
 from relay.core.models import Event, Subscription
 from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import CONNECTION_LIMIT, Deliverer
 from relay.delivery.jobs import retry_queue_for
-from relay.delivery.outcomes import OutcomeHandler, Settled
+from relay.delivery.outcomes import OutcomeHandler, Settled, operator_target
 from relay.delivery.routing import RoutingIndex
 from relay.settings import Settings
 from relay.store import Store
@@ -93,7 +94,9 @@ class Dispatcher:
             policy=RetryPolicy(settings.retry_schedule_s),
             rng=random.Random(),
             clock=time.time,
+            disable_after_s=settings.disable_after_s,
         )
+        self._operator = operator_target(settings)
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._reclaim_ms = int(reclaim_after_s * 1000)
         self._reclaim_every_s = min(RECLAIM_EVERY_S, reclaim_after_s / 2)
@@ -284,6 +287,8 @@ class Dispatcher:
         self._routes.apply(gone, changed, version=version)
 
     def _targets(self, entry: StreamEntry, event: Event) -> list[Subscription]:
+        if entry.subscription_id == OPERATOR_SUBSCRIPTION_ID:
+            return [] if self._operator is None else [self._operator]
         if entry.subscription_id is not None:
             sub = self._routes.get(entry.subscription_id)
             return [sub] if sub is not None and sub.enabled else []

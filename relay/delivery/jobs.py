@@ -22,9 +22,11 @@ import redis
 from redis.asyncio import Redis
 
 from relay.core.errors import NotFound
+from relay.core.health import OPERATOR_SUBSCRIPTION_ID
+from relay.core.models import Subscription
 from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import Deliverer
-from relay.delivery.outcomes import OutcomeHandler, Settled, dropped_attempt
+from relay.delivery.outcomes import OutcomeHandler, Settled, dropped_attempt, operator_target
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis, sync_redis
@@ -43,6 +45,7 @@ class JobResources:
     store: Store
     outcomes: OutcomeHandler
     deliverer: Deliverer
+    operator: Subscription | None = None  # the in-memory target of operator events
 
     @classmethod
     async def open(cls, settings: Settings, rq_redis: redis.Redis) -> JobResources:
@@ -54,10 +57,11 @@ class JobResources:
             policy=RetryPolicy(settings.retry_schedule_s),
             rng=random.Random(),
             clock=time.time,
+            disable_after_s=settings.disable_after_s,
         )
         deliverer = Deliverer(store=store, settings=settings)
         await deliverer.start()
-        return cls(client, store, outcomes, deliverer)
+        return cls(client, store, outcomes, deliverer, operator_target(settings))
 
     async def aclose(self) -> None:
         try:
@@ -171,6 +175,15 @@ async def _retry(
         await resources.aclose()
 
 
+async def _subscription(resources: JobResources, subscription_id: str) -> Subscription:
+    """The subscription of a retry: the operator's from the settings, others from Redis."""
+    if subscription_id == OPERATOR_SUBSCRIPTION_ID:
+        if resources.operator is None:
+            raise NotFound("operator webhooks are not configured")
+        return resources.operator
+    return await resources.store.subscriptions.get(subscription_id)
+
+
 async def _attempt_once(
     resources: JobResources,
     event_id: str,
@@ -183,7 +196,7 @@ async def _attempt_once(
         return "skipped: already settled"
     pair = [(event_id, subscription_id)]
     try:
-        subscription = await store.subscriptions.get(subscription_id)
+        subscription = await _subscription(resources, subscription_id)
     except NotFound:
         await store.retry_states.clear_retries(pair)
         return "dropped: subscription deleted"

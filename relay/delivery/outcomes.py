@@ -13,17 +13,31 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from relay.core.errors import NotFound
+from relay.core.health import (
+    DELIVERY_DEAD_LETTERED,
+    OPERATOR_SUBSCRIPTION_ID,
+    SUBSCRIPTION_DISABLED,
+    SUBSCRIPTION_FAILING,
+    SUBSCRIPTION_RECOVERED,
+    disabled_reason,
+    operator_subscription,
+)
 from relay.core.ids import new_id
 from relay.core.models import Attempt, Event, Subscription
 from relay.core.retry import Outcome, RetryPolicy, parse_retry_after
 from relay.delivery.deliverer import AttemptResult
 from relay.observability.metrics import DEAD_LETTERS, END_TO_END_LAG
+from relay.settings import Settings
 from relay.store import Store
+from relay.store.health import SentOutcome, Transition
 from relay.store.retry_queue import RetryQueue, RetryRequest
 
 log = logging.getLogger("relay.outcomes")
 
 GONE_REASON = "disabled after 410 Gone"
+DEFAULT_DISABLE_AFTER_S = 5 * 86400
+_TRANSITION_EVENTS = {"failing": SUBSCRIPTION_FAILING, "recovered": SUBSCRIPTION_RECOVERED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,14 @@ def dropped_attempt(
     )
 
 
+def operator_target(settings: Settings) -> Subscription | None:
+    """The in-memory subscription operator events go to; None when not configured."""
+    url, secret = settings.operator_webhook_url, settings.operator_webhook_secret
+    if url is None or secret is None:
+        return None
+    return operator_subscription(url=url, secret=secret)
+
+
 class OutcomeHandler:
     """Settles finished attempts: records them and hands each delivery to its next step."""
 
@@ -68,8 +90,10 @@ class OutcomeHandler:
         policy: RetryPolicy,
         rng: random.Random,
         clock: Callable[[], float],
+        disable_after_s: int = DEFAULT_DISABLE_AFTER_S,
     ) -> None:
         self._store = store
+        self._disable_after_s = disable_after_s
         self._retries = retries
         self._policy = policy
         self._rng = rng
@@ -84,6 +108,7 @@ class OutcomeHandler:
         attempts = [item.result.attempt for item in items if item.result is not None]
         if attempts:
             await self._store.attempts.record_many(attempts)
+            await self._track_health(items, now=now)
         retries: list[RetryRequest] = []
         parked: list[tuple[str, str]] = []
         finished: list[tuple[str, str]] = []
@@ -119,21 +144,38 @@ class OutcomeHandler:
         if parked:
             await asyncio.to_thread(self._retries.park, parked)
         for item, attempt in dead:
-            await self._store.dead_letters.add(
+            dead_letter = await self._store.dead_letters.add(
                 event_id=item.event.id,
                 subscription_id=item.subscription.id,
                 attempts=attempt.attempt,
                 last_error=attempt.error,
                 last_status_code=attempt.status_code,
                 failed_at=now,
+                last_response=attempt.response_body,
             )
             DEAD_LETTERS.labels(item.subscription.id).inc()
+            if item.subscription.id != OPERATOR_SUBSCRIPTION_ID:
+                await self._store.operator_events.emit(
+                    DELIVERY_DEAD_LETTERED,
+                    {
+                        "dead_letter_id": dead_letter.id,
+                        "event_id": item.event.id,
+                        "subscription_id": item.subscription.id,
+                        "tenant_id": item.subscription.tenant_id,
+                        "url": item.subscription.url,
+                        "attempts": attempt.attempt,
+                        "last_error": attempt.error,
+                        "last_status_code": attempt.status_code,
+                    },
+                    now=now,
+                )
             log.warning(
                 "delivery dead-lettered",
                 extra={"event_id": item.event.id, "subscription_id": item.subscription.id},
             )
         for subscription in gone.values():
-            await self.disable_gone(subscription)
+            if subscription.id != OPERATOR_SUBSCRIPTION_ID:  # exists only in memory
+                await self.disable_gone(subscription)
         if finished:
             await self._store.retry_states.clear_retries(finished)
 
@@ -144,4 +186,65 @@ class OutcomeHandler:
         log.warning(
             "subscription disabled after 410 Gone",
             extra={"subscription_id": subscription.id, "pending_retries_dropped": expedited},
+        )
+
+    async def _track_health(self, items: Sequence[Settled], *, now: float) -> None:
+        """Update the health records of the attempts that were sent and act on the changes:
+        tell the operator when a subscription starts failing or recovers, and disable one
+        that failed for the whole disable window. Operator deliveries are left out, so they
+        can never cause operator events of their own."""
+        subscriptions: dict[str, Subscription] = {}
+        sent: list[SentOutcome] = []
+        for item in items:
+            result = item.result
+            if result is None or item.subscription.id == OPERATOR_SUBSCRIPTION_ID:
+                continue
+            attempt = result.attempt
+            if not attempt.was_sent or result.outcome is Outcome.GONE:
+                continue
+            subscriptions[item.subscription.id] = item.subscription
+            error = attempt.error or f"HTTP {attempt.status_code}"
+            sent.append(SentOutcome(item.subscription.id, attempt.at, attempt.is_delivered, error))
+        changes = await self._store.health.record(
+            sent, now=now, disable_after_s=self._disable_after_s
+        )
+        for outcome, transition in changes:
+            await self._on_transition(
+                subscriptions[outcome.subscription_id], outcome, transition, now=now
+            )
+
+    async def _on_transition(
+        self,
+        subscription: Subscription,
+        outcome: SentOutcome,
+        transition: Transition,
+        *,
+        now: float,
+    ) -> None:
+        data = {
+            "subscription_id": subscription.id,
+            "tenant_id": subscription.tenant_id,
+            "url": subscription.url,
+            "at": outcome.at,
+            "last_error": None if outcome.is_delivered else outcome.error,
+        }
+        if transition != "disable":
+            extra = {"subscription_id": subscription.id, "transition": transition}
+            log.warning("subscription health changed", extra=extra)
+            await self._store.operator_events.emit(_TRANSITION_EVENTS[transition], data, now=now)
+            return
+        if not subscription.enabled:
+            return
+        reason = disabled_reason(self._disable_after_s)
+        try:
+            await self._store.subscriptions.disable(subscription.id, reason=reason)
+        except NotFound:
+            return  # deleted meanwhile
+        expedited = await asyncio.to_thread(self._retries.expedite, subscription.id)
+        log.warning(
+            "subscription disabled: every delivery failed for the disable window",
+            extra={"subscription_id": subscription.id, "pending_retries_dropped": expedited},
+        )
+        await self._store.operator_events.emit(
+            SUBSCRIPTION_DISABLED, {**data, "disabled_reason": reason}, now=now
         )

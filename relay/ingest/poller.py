@@ -57,6 +57,7 @@ from redis.exceptions import RedisError
 
 from relay.core.backoff import retry_delay_s
 from relay.core.errors import UpstreamError, UpstreamStatusError
+from relay.core.health import SOURCE_FAILING, SOURCE_RECOVERED
 from relay.core.ids import new_id
 from relay.core.mc5 import (
     PAGE_SIZE,
@@ -82,6 +83,7 @@ from relay.store.events import EventStore
 from relay.store.ingest import Ingest, SourceLockLost
 from relay.store.keys import Keys
 from relay.store.locks import SourceLocks
+from relay.store.operator_events import OperatorEvents
 from relay.store.sources import SourceStore
 
 log = logging.getLogger("relay.poller")
@@ -161,6 +163,12 @@ class Poller:
         self._locks = SourceLocks(redis=redis, keys=keys, ttl_s=lock_ttl_s)
         self._sources = SourceStore(redis=redis, keys=keys)
         self._events = EventStore(redis=redis, keys=keys)
+        self._operator = OperatorEvents(
+            redis=redis,
+            keys=keys,
+            retention_s=settings.event_retention_s,
+            is_enabled=settings.operator_webhook_url is not None,
+        )
         self._ingest = Ingest(
             redis=redis,
             keys=keys,
@@ -433,6 +441,8 @@ class Poller:
         polled = PollResult(source.id, "ok", new_events=new, lateness_s=lateness_s)
         if not result.is_cursor_recorded:
             return polled, now  # the source changed meanwhile: reload it before going on
+        if source.status == "failing":
+            await self._operator.emit(SOURCE_RECOVERED, _source_data(source), now=now)
         if plan.should_fetch_again(new_count=new):
             return polled, max(now, started + self._page_gap_s)
         return polled, cadence_due
@@ -447,7 +457,7 @@ class Poller:
         if delay_s is None:
             error += "; not retried until the source is changed"
         next_poll_at = math.inf if delay_s is None else now + delay_s
-        await self._sources.record_failure(
+        recorded = await self._sources.record_failure(
             source.id,
             version=version,
             error=error,
@@ -455,6 +465,9 @@ class Poller:
             next_poll_at=next_poll_at,
             now=now,
         )
+        if recorded and source.status != "failing":  # one poller per source: no race
+            data = {**_source_data(source), "last_error": error}
+            await self._operator.emit(SOURCE_FAILING, data, now=now)
         log.warning(
             "poll failed",
             extra={
@@ -466,6 +479,11 @@ class Poller:
             },
         )
         return min(next_poll_at, now + RECHECK_S)
+
+
+def _source_data(source: Source) -> dict[str, str | None]:
+    """What an operator event says about a source (never its password)."""
+    return {"source_id": source.id, "username": source.username, "tenant_id": source.tenant_id}
 
 
 def _next_due(started: float, *, ended: float, interval_s: float) -> float:

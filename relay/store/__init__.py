@@ -14,8 +14,10 @@ from relay.store.auth_failures import AuthFailures
 from relay.store.console_sessions import ConsoleSessionStore
 from relay.store.dead_letters import DeadLetterStore
 from relay.store.events import EventStore
+from relay.store.health import HealthStore
 from relay.store.idempotency import IdempotencyStore
 from relay.store.keys import Keys
+from relay.store.operator_events import OperatorEvents
 from relay.store.retry_queue import RetryStates
 from relay.store.sources import SourceStore
 from relay.store.stream import DeliveryStream
@@ -42,6 +44,8 @@ class Store:
     api_keys: ApiKeyStore
     audit: AuditLog
     auth_failures: AuthFailures
+    health: HealthStore
+    operator_events: OperatorEvents
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -64,4 +68,11 @@ class Store:
             api_keys=ApiKeyStore(redis=redis, keys=keys),
             audit=AuditLog(redis=redis, keys=keys),
             auth_failures=AuthFailures(redis=redis, keys=keys),
+            health=HealthStore(redis=redis, keys=keys),
+            operator_events=OperatorEvents(
+                redis=redis,
+                keys=keys,
+                retention_s=settings.event_retention_s,
+                is_enabled=settings.operator_webhook_url is not None,
+            ),
         )

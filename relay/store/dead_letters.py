@@ -1,11 +1,12 @@
 """Dead letters: deliveries that used up the retry schedule.
 
 Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` attempts,
-`err`, `c` last status code, `at` failed at), indexed by seq in the `dls` zset. Each expires
-with its event (the event's remaining TTL, else `retention_s`): past that there is nothing to
-deliver again. Index entries of expired ones are trimmed, oldest first. A dead letter belongs
-to its subscription's tenant: reads given `tenant=` look that up and treat another tenant's
-dead letter as missing.
+`err`, `c` last status code, `at` failed at, `b` last response body), indexed by seq in the
+`dls` zset. Each expires with its event (the event's remaining TTL, else `retention_s`): past
+that there is nothing to deliver again. Index entries of expired ones are trimmed, oldest
+first. A dead letter belongs to its subscription's tenant: reads given `tenant=` look that up
+and treat another tenant's dead letter as missing. Each subscription's dead letters are also in
+`subdl:{sub}`, scored by expiry, so its health counts the live ones in O(log n).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from relay.core.models import DeadLetter, Listing
 from relay.store.keys import Keys
 from relay.store.pagination import page_ids
 
-# KEYS: dead letter, index, replay lane; ARGV: id. Reading, queueing and removing in one script
-# means two concurrent retries of one dead letter queue it once.
+# KEYS: dead letter, index, replay lane, per-subscription index prefix; ARGV: id. Reading,
+# queueing and removing in one script means two concurrent retries of one dead letter queue
+# it once.
 _RETRY_SCRIPT = """
 local stored = redis.call('GET', KEYS[1])
 if not stored then return false end
@@ -30,6 +32,7 @@ local row = cjson.decode(stored)
 redis.call('XADD', KEYS[3], '*', 'e', row['e'], 's', row['s'], 'x', '1')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4] .. row['s'], ARGV[1])
 return stored
 """
 
@@ -66,6 +69,7 @@ class DeadLetterStore:
         last_error: str | None,
         last_status_code: int | None,
         failed_at: float,
+        last_response: str | None = None,
     ) -> DeadLetter:
         """Record a delivery that used up the retry schedule."""
         dead_letter = DeadLetter(
@@ -76,6 +80,7 @@ class DeadLetterStore:
             last_error=last_error,
             last_status_code=last_status_code,
             failed_at=failed_at,
+            last_response=last_response,
         )
         seq = await self._redis.incr(self._keys.seq)
         event_ttl_ms = int(await self._redis.pttl(self._keys.event(event_id)))
@@ -83,6 +88,9 @@ class DeadLetterStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._keys.dead_letter(dead_letter.id), _to_json(dead_letter), px=ttl_ms)
             pipe.zadd(self._keys.dead_letters, {dead_letter.id: seq})
+            by_subscription = self._keys.subscription_dead_letters(subscription_id)
+            pipe.zadd(by_subscription, {dead_letter.id: failed_at + ttl_ms / 1000})
+            pipe.expire(by_subscription, ttl_ms // 1000 + 1)
             await pipe.execute()
         await self.trim_expired()
         return dead_letter
@@ -138,7 +146,12 @@ class DeadLetterStore:
             await self.get(dead_letter_id, tenant=tenant)  # ownership never changes
         keys = self._keys
         stored = await self._retry(
-            keys=[keys.dead_letter(dead_letter_id), keys.dead_letters, keys.replay_stream],
+            keys=[
+                keys.dead_letter(dead_letter_id),
+                keys.dead_letters,
+                keys.replay_stream,
+                keys.subscription_dead_letters(""),
+            ],
             args=[dead_letter_id],
         )
         if stored is None:
@@ -165,6 +178,7 @@ def _to_json(dead_letter: DeadLetter) -> str:
             "err": dead_letter.last_error,
             "c": dead_letter.last_status_code,
             "at": dead_letter.failed_at,
+            "b": dead_letter.last_response,
         },
         separators=(",", ":"),
     )
@@ -180,4 +194,5 @@ def _from_json(dead_letter_id: str, stored: str) -> DeadLetter:
         last_error=row["err"],
         last_status_code=row["c"],
         failed_at=row["at"],
+        last_response=row.get("b"),
     )

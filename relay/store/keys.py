@@ -27,6 +27,9 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}instances                   zset: "{role}|{instance}" -> last heartbeat (epoch s); kept
                                  after a crash (readiness names the role), removed on clean stop
   {p}dpm:{minute}                hash: attempt counts in that epoch minute (see attempts.py)
+  {p}subhealth:{sub_id}          hash: a subscription's health record (see health.py; TTL)
+  {p}subretry:{sub_id}           zset: event ids of its deliveries in the retry queue by due time
+  {p}subdl:{sub_id}              zset: ids of its dead letters by expiry (epoch s)
   {p}ui:{sha256 of session id}   string: one web console session (JSON; TTL)
   {p}probe                       string: a write probe of readiness (is Redis out of memory?)
   {p}ten:{id}                    hash: one tenant
@@ -144,9 +147,22 @@ class Keys:
         """A role instance's heartbeat with its metrics snapshot (expires when it dies)."""
         return f"{self.prefix}hb:{role}:{instance}"
 
+    def subscription_health(self, subscription_id: str) -> str:
+        return f"{self.prefix}subhealth:{subscription_id}"
+
+    def subscription_retries(self, subscription_id: str) -> str:
+        return f"{self.prefix}subretry:{subscription_id}"
+
+    def subscription_dead_letters(self, subscription_id: str) -> str:
+        return f"{self.prefix}subdl:{subscription_id}"
+
     def delivery_minute(self, minute: int) -> str:
         """Attempt counters of one epoch minute (`int(at // 60)`), for the console's chart."""
-        return f"{self.prefix}dpm:{minute}"
+        return f"{self.delivery_minute_prefix}{minute}"
+
+    @property
+    def delivery_minute_prefix(self) -> str:
+        return f"{self.prefix}dpm:"
 
     def idempotency(self, operation: str, key_hash: str) -> str:
         """The remembered answer to one `Idempotency-Key` (its SHA-256) of one operation."""

@@ -4,6 +4,8 @@ A delivery waiting in the retry queue has `retry:{event}:{sub}` with `last` = at
 far; the job for attempt n runs only while `last` is n-1, and the key is deleted when the
 delivery is settled for good, so stale or repeated jobs do nothing. Retry jobs carry ids only
 and have deterministic ids, so scheduling the same attempt twice (after a crash) keeps one job.
+Each subscription's deliveries in the queue are also in `subretry:{sub}` (event id by due
+time, removed when settled), so its queued retries and next retry are read in O(1).
 
 Jobs are enqueued by dotted path (`RETRY_JOB`, `PARK_JOB`); `relay.jobs` keeps the paths of
 earlier releases importable, so jobs already queued by an older relay still run.
@@ -57,9 +59,14 @@ class RetryStates:
 
     async def clear_retries(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Mark deliveries (event id, subscription id) settled: their pending jobs do nothing."""
-        names = [self._keys.retry_state(e, s) for e, s in pairs]
-        if names:
-            await self._redis.delete(*names)
+        pairs = list(pairs)
+        if not pairs:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(*(self._keys.retry_state(e, s) for e, s in pairs))
+            for event_id, subscription_id in pairs:
+                pipe.zrem(self._keys.subscription_retries(subscription_id), event_id)
+            await pipe.execute()
 
 
 class RetryQueue:
@@ -102,6 +109,9 @@ class RetryQueue:
                 state = self._keys.retry_state(request.event_id, request.subscription_id)
                 pipe.hset(state, "last", request.attempt - 1)
                 pipe.expire(state, self._state_ttl_s)
+                retrying = self._keys.subscription_retries(request.subscription_id)
+                pipe.zadd(retrying, {request.event_id: now + request.delay_s})
+                pipe.expire(retrying, self._state_ttl_s)
                 # RQ keeps the due time in whole seconds, rounded down: round up instead, so
                 # a retry never runs before its delay (or the subscriber's Retry-After).
                 due_s = now + request.delay_s

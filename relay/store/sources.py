@@ -138,9 +138,13 @@ return 1
 """
 )
 
-# KEYS: source. ARGV: version polled, then field/value pairs of the failed poll.
+# KEYS: source. ARGV: version polled, then field/value pairs of the failed poll, the last
+# pair `last_polled_at`, now: the start of a failing streak is kept as `failing_since`.
 _RECORD_FAILURE_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'failing' then
+  redis.call('HSET', KEYS[1], 'failing_since', ARGV[#ARGV])
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1
 """
@@ -424,7 +428,15 @@ def _source_from_fields(fields: dict[str, str]) -> Source:
         next_poll_at=float(fields.get("next_poll_at") or 0),
         failures=int(fields.get("failures") or 0),
         tenant_id=fields.get("tenant_id") or None,
+        failing_since=_failing_since(fields),
     )
+
+
+def _failing_since(fields: dict[str, str]) -> float | None:
+    """When the current failing streak began; None unless the source is failing now."""
+    if fields.get("status") != "failing" or not fields.get("failing_since"):
+        return None
+    return float(fields["failing_since"])
 
 
 def _float_text(value: float) -> str:

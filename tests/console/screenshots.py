@@ -1,8 +1,8 @@
 """Screenshots of every console page for the README: `python -m tests.console.screenshots`.
 
 Serves the real app on loopback over a private key prefix of the Redis at `--redis-url`
-(deleted afterwards), seeds a source, subscriptions, events, attempts and a dead letter,
-and saves desktop and 375 px phone PNGs under docs/screenshots/.
+(deleted afterwards), seeds sources and subscriptions (one of each failing), events, attempts
+and a dead letter, and saves desktop and 375 px phone PNGs under docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from relay.store import Store
 from relay.store.connection import async_redis
 from tests.api.conftest import message
 from tests.console.chromium import chromium_path, missing_reason
+from tests.console.health_seed import make_failing, make_failing_source
 from tests.support import serve
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -38,7 +39,7 @@ async def _seed(settings: Settings) -> str:
     try:
         store = Store.create(client, settings)
         now = time.time()
-        await store.sources.create(
+        source = await store.sources.create(
             username="acme@reseller",
             password="never-shown",
             base_url="https://mc5.smartmessagingservices.net",
@@ -91,14 +92,16 @@ async def _seed(settings: Settings) -> str:
                     )
                 )
         await store.attempts.record_many(attempts)
-        await store.dead_letters.add(
-            event_id=events[0].id,
-            subscription_id=orders.id,
-            attempts=8,
-            last_error="HTTP 503",
-            last_status_code=503,
-            failed_at=now - 120,
+        await make_failing(store, settings, orders.id, events[0].id)
+        await store.sources.create(
+            username="beta@reseller",
+            password="never-shown",
+            base_url="https://mc5.smartmessagingservices.net",
+            poll_interval_s=2.0,
+            start_from=int(now - 4),
+            now=now,
         )
+        await make_failing_source(store, source)
         return orders.id
     finally:
         await client.aclose()
