@@ -11,6 +11,7 @@ from relay.core.errors import InvalidInput, NotFound, UnsafeTarget
 from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD, Listing, Subscription
 from relay.core.sms_match import SmsMatch
 from relay.core.urls import validate_target_url
+from relay.store.retry_cleanup import drop_subscription_retries
 
 FIELDS = (
     "url",
@@ -191,9 +192,10 @@ async def list_subscriptions(
 
 
 async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
-    """Remove it and its attempt log; raises NotFound."""
+    """Remove it, its attempt log and its waiting retries; raises NotFound."""
     owner = (await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)).tenant_id
     await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
+    await drop_subscription_retries(ctx.store.redis, ctx.store.keys, subscription_id)
     await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 

@@ -6,9 +6,14 @@ from datetime import datetime
 
 import httpx
 import pytest
+import redis
 
 from relay.api import create_app
+from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
+from relay.store import Store
+from relay.store.retry_queue import RetryRequest
+from relay.store.stats import queued_retries_by_subscription
 from tests.api.conftest import AUTH
 from tests.support import Receiver
 
@@ -364,3 +369,18 @@ async def test_bad_match_filters_are_422(
     response = await client.post("/v1/subscriptions", json={"url": URL, "match": match})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
+
+
+async def test_deleting_a_subscription_drops_its_waiting_retries(
+    client: httpx.AsyncClient, store: Store, api_settings: Settings, redis_url: str
+) -> None:
+    doomed, kept = (await create(client))["id"], (await create(client))["id"]
+    sync_client = redis.Redis.from_url(redis_url)
+    try:
+        retries = retry_queue_for(api_settings, sync_client)
+        retries.schedule([RetryRequest(f"evt_{i}", str(doomed), 2, 600.0) for i in range(5)])
+        retries.schedule([RetryRequest("evt_k", str(kept), 2, 600.0)])
+    finally:
+        sync_client.close()
+    assert (await client.delete(f"/v1/subscriptions/{doomed}")).status_code == 204
+    assert await queued_retries_by_subscription(store.redis, store.keys) == {kept: 1}

@@ -7,10 +7,20 @@ from relay.core.models import Message
 from relay.core.sms_match import SmsMatch, sms_match_from_dict
 
 
-def body(*, sender: str | None = "+447700900001", recipient: str | None = "+447700900100",
-         text: str | None = "Stop all messages") -> bytes:  # fmt: skip
-    message = Message(kind="incoming" if sender is not None else "outgoing", document_id="d1", timestamp=1, text=text, sender=sender,
-                      recipient=recipient)  # fmt: skip
+def body(
+    *,
+    sender: str | None = "+447700900001",
+    recipient: str | None = "+447700900100",
+    text: str | None = "Stop all messages",
+) -> bytes:
+    message = Message(
+        kind="incoming" if sender is not None else "outgoing",
+        document_id="d1",
+        timestamp=1,
+        text=text,
+        sender=sender,
+        recipient=recipient,
+    )
     return event_from_message(message, source_id="src_a", created_at_ms=1).body
 
 
