@@ -266,7 +266,9 @@ def _subscriptions_rotate(api: Api, args: argparse.Namespace) -> tuple[Any, str]
     body = {} if args.overlap_seconds is None else {"overlap_seconds": args.overlap_seconds}
     answer = api.call("POST", f"/v1/subscriptions/{args.id}/secret/rotate", body=body)
     text = f"new secret  {answer['secret']}"
-    if answer.get("previous_expires_at"):
+    if args.overlap_seconds == 0:
+        text += "\nevery earlier secret stopped signing"
+    elif answer.get("previous_expires_at"):
         text += f"\nthe previous secret signs too until {answer['previous_expires_at']}"
     return answer, text
 

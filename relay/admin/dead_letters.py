@@ -46,25 +46,46 @@ async def retry_dead_letter(ctx: AdminContext, dead_letter_id: str) -> DeadLette
     return retried
 
 
-async def retry_all_dead_letters(ctx: AdminContext) -> int:
-    """Retry every dead letter whose subscription exists and is enabled (at most
-    RETRY_ALL_MAX); the others stay. How many were queued."""
+async def retry_dead_letters(
+    ctx: AdminContext, *, subscription_id: str | None = None, since: float | None = None
+) -> int:
+    """Retry many dead letters at once: those of one subscription and/or failed at or after
+    `since` (epoch s), newest first, at most RETRY_ALL_MAX per request. Each goes through
+    the same script as a single retry, so one is never queued twice, even by two concurrent
+    requests; those whose subscription is deleted or disabled stay. How many were queued.
+    Raises NotFound (another tenant's or a missing subscription)."""
+    if subscription_id is not None:
+        await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     store = ctx.store.dead_letters
-    enabled = {s.id for s in await ctx.store.subscriptions.all() if s.enabled}
+    deliverable: dict[str, bool] = {}  # subscription id -> exists and is enabled
     queued = 0
     cursor: str | None = None
     while queued < RETRY_ALL_MAX:
         batch = await store.page(limit=RETRY_ALL_BATCH, cursor=cursor, tenant=ctx.tenant)
-        for dead_letter in batch.items:
-            if dead_letter.subscription_id not in enabled:
+        wanted = [
+            d
+            for d in batch.items
+            if (subscription_id is None or d.subscription_id == subscription_id)
+            and (since is None or d.failed_at >= since)
+        ]
+        unknown = list({d.subscription_id for d in wanted} - deliverable.keys())
+        for subscription in await ctx.store.subscriptions.get_many(unknown):
+            deliverable[subscription.id] = subscription.enabled
+        for dead_letter in wanted:
+            if not deliverable.setdefault(dead_letter.subscription_id, False):
                 continue
             try:
                 await store.retry(dead_letter.id, tenant=ctx.tenant)
                 queued += 1
             except NotFound:  # retried by someone else meanwhile
                 continue
+            if queued >= RETRY_ALL_MAX:
+                break
         cursor = batch.next_cursor
-        if cursor is None:
+        # Newest first: once a page ends before `since`, every later page does too.
+        if cursor is None or (
+            since is not None and batch.items[-1:] and batch.items[-1].failed_at < since
+        ):
             break
-    await audit.record(ctx, "dead_letter.retry_all", None, tenant_id=ctx.tenant)
+    await audit.record(ctx, "dead_letter.retry_many", subscription_id, tenant_id=ctx.tenant)
     return queued

@@ -9,7 +9,9 @@ from relay.admin import audit, tenants, validation
 from relay.admin.context import AdminContext
 from relay.core.errors import InvalidInput, NotFound, UnsafeTarget
 from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD, Listing, Subscription
+from relay.core.sms_match import SmsMatch
 from relay.core.urls import validate_target_url
+from relay.store.retry_cleanup import drop_subscription_retries
 
 FIELDS = (
     "url",
@@ -19,11 +21,14 @@ FIELDS = (
     "headers",
     "enabled",
     "payload_format",
+    "match",
 )
 CREATE_FIELDS = (*FIELDS, "tenant_id")
 MAX_DESCRIPTION = 500
 MAX_SOURCE_IDS = 100
 MAX_ID_LENGTH = 100
+MAX_MATCH_ITEMS = 50
+MATCH_LISTS = ("recipients", "senders", "keywords")
 
 
 def _url(ctx: AdminContext, value: Any) -> str:
@@ -74,6 +79,37 @@ def _payload_format(value: Any) -> str:
     return checked
 
 
+def _match(value: Any) -> SmsMatch | None:
+    """`{recipients?, senders?, keywords?}`: lists of number prefixes (as the upstream sends
+    numbers) and first words; null or {} means no filter."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput("match must be an object or null", field="match")
+    unknown = sorted(set(value) - set(MATCH_LISTS))
+    if unknown:
+        raise InvalidInput(
+            f"match has unknown field {unknown[0]!r}; known: {', '.join(MATCH_LISTS)}",
+            field="match",
+        )
+    lists = {
+        name: None
+        if value.get(name) is None
+        else validation.text_list(
+            value[name], f"match.{name}", max_items=MAX_MATCH_ITEMS, max_length=64
+        )
+        for name in MATCH_LISTS
+    }
+    keywords = lists["keywords"]
+    if keywords is not None:
+        if any(len(word.split()) != 1 for word in keywords):
+            raise InvalidInput("match.keywords must be single words", field="match.keywords")
+        keywords = tuple(dict.fromkeys(word.casefold() for word in keywords))
+    if all(items is None for items in lists.values()):
+        return None
+    return SmsMatch(recipients=lists["recipients"], senders=lists["senders"], keywords=keywords)
+
+
 def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
     """The given fields (API names), validated, as SubscriptionStore keyword arguments."""
     parsers: dict[str, Callable[[Any], Any]] = {
@@ -84,6 +120,7 @@ def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
         "headers": validation.headers,
         "enabled": lambda v: validation.boolean(v, "enabled"),
         "payload_format": _payload_format,
+        "match": _match,
     }
     return {name: parsers[name](data[name]) for name in FIELDS if name in data}
 
@@ -104,6 +141,7 @@ async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscript
         now=ctx.clock(),
         payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
         tenant_id=tenant_id,
+        match=fields.get("match"),
     )
     await audit.record(ctx, "subscription.create", subscription.id, tenant_id=tenant_id)
     return subscription
@@ -162,10 +200,11 @@ async def list_subscriptions(
 
 
 async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
-    """Remove it and its attempt log; raises NotFound."""
+    """Remove it, its attempt log and its waiting retries; raises NotFound."""
     owner = (await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)).tenant_id
     await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
     await ctx.store.health.forget(subscription_id)
+    await drop_subscription_retries(ctx.store.redis, ctx.store.keys, subscription_id)
     await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 

@@ -4,10 +4,11 @@ except `subscription_created` (the 201 of create) and the secret routes."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from relay.admin.secrets import current_secret
+from relay.admin.secrets import Rotation, current_secret
 from relay.core.events import rfc3339
 from relay.core.health import SubscriptionHealth
 from relay.core.models import (
@@ -66,6 +67,8 @@ def subscription(value: Subscription, health: SubscriptionHealth | None = None) 
         "payload_format": value.payload_format,
         "created_at": rfc3339(value.created_at),
         "tenant_id": value.tenant_id,
+        "secrets": _active_secrets(value),
+        "match": None if value.match is None else value.match.as_dict(),
     }
     if health is not None:
         body["health"] = subscription_health(health)
@@ -84,10 +87,27 @@ def subscription_health(value: SubscriptionHealth) -> dict[str, Any]:
     }
 
 
+def _active_secrets(value: Subscription) -> list[dict[str, Any]]:
+    """Each secret that signs now, newest first, by its end (never its value)."""
+    now = time.time()
+    return [
+        {"expires_at": _time(s.expires_at)}
+        for s in value.secrets
+        if s.expires_at is None or s.expires_at > now
+    ]
+
+
 def subscription_created(
     value: Subscription, health: SubscriptionHealth | None = None
 ) -> dict[str, Any]:
     return {**subscription(value, health), "secret": current_secret(value)}
+
+
+def rotation(value: Rotation) -> dict[str, Any]:
+    return {
+        "secret": current_secret(value.subscription),
+        "previous_expires_at": rfc3339(value.previous_expires_at),
+    }
 
 
 def attempt(value: Attempt) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay.admin import secrets, subscriptions
+from relay.api import serializers
 from relay.api.auth import requires
 from relay.core.access import SUBSCRIPTIONS_WRITE
 from relay.web.bodies import read_json_object
@@ -27,10 +28,10 @@ async def rotate_secret(request: Request) -> Response:
     overlap_s = secrets.DEFAULT_OVERLAP_S
     if "overlap_seconds" in data:
         overlap_s = secrets.overlap_seconds(data["overlap_seconds"])
-    subscription = await secrets.rotate_secret(
+    rotation = await secrets.rotate_secret(
         context(request), request.path_params["subscription_id"], overlap_s=overlap_s
     )
-    return JSONResponse({"secret": secrets.current_secret(subscription)}, headers=_NO_STORE)
+    return JSONResponse(serializers.rotation(rotation), headers=_NO_STORE)
 
 
 def routes() -> list[Route]:

@@ -64,5 +64,5 @@ async def retry_dead_letter(current: Page) -> Response:
 
 @page
 async def retry_all_dead_letters(current: Page) -> Response:
-    queued = await dead_letters.retry_all_dead_letters(current.ctx)
+    queued = await dead_letters.retry_dead_letters(current.ctx)
     return redirect("/ui/dead-letters", done="retried-all", n=queued)

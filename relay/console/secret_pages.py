@@ -29,9 +29,10 @@ async def rotate_secret(current: Page) -> Response:
     """A new secret; the old one keeps signing for the chosen overlap (as the API does)."""
     raw = current.form.get("overlap_seconds", str(secrets.DEFAULT_OVERLAP_S)).strip()
     overlap_s = secrets.overlap_seconds(int(raw) if raw.isdigit() and len(raw) < 10 else raw)
-    subscription = await secrets.rotate_secret(
+    rotation = await secrets.rotate_secret(
         current.ctx, current.request.path_params["subscription_id"], overlap_s=overlap_s
     )
+    subscription = rotation.subscription
     return current.render(
         "secret.html",
         subscription=subscription,

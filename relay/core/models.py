@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from relay.core.retry import Outcome, classify
+from relay.core.sms_match import SmsMatch
 
 T = TypeVar("T")
 
@@ -106,16 +107,20 @@ class Subscription:
     disabled_reason: str | None = None
     payload_format: str = PAYLOAD_STANDARD  # one of PAYLOAD_FORMATS
     tenant_id: str | None = None  # None: the operator's own
+    match: SmsMatch | None = None  # None: every message
 
     def matches(self, event: Event) -> bool:
-        """Whether `event` goes to this subscription by its type, source and tenant filters:
-        a tenant's subscription never gets another tenant's (or the operator's) events,
-        even with no source filter."""
+        """Whether `event` goes to this subscription by its type, source, tenant and SMS
+        filters: a tenant's subscription never gets another tenant's (or the operator's)
+        events, even with no source filter. The SMS filter, the only one that reads the
+        body, comes last."""
         if self.event_types is not None and event.type not in self.event_types:
             return False
         if self.tenant_id is not None and event.tenant_id != self.tenant_id:
             return False
-        return self.source_ids is None or event.source_id in self.source_ids
+        if self.source_ids is not None and event.source_id not in self.source_ids:
+            return False
+        return self.match is None or self.match.matches(event.body)
 
     def predates(self, event: Event) -> bool:
         """Whether the subscription existed when `event` was recorded, so it gets the event

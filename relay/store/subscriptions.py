@@ -4,7 +4,8 @@ Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets
 (`[{"v": value, "x": expires_at|null}]`, newest first), `event_types`, `source_ids`,
 `description`, `headers`, `disabled_reason` as JSON; `payload_format` plain (absent on rows
 written before it existed: "standard"); `tenant_id` ("" for the operator's), set at creation
-and never changed, with the tenant's ids also in `ten:{id}:subs`. Every change bumps
+and never changed, with the tenant's ids also in `ten:{id}:subs`; `match` as JSON (absent on
+rows written before it existed: no filter). Every change bumps
 `subs:version` in the same transaction and scores the subscription's id in `subs:changes` by
 that version (deleted ones stay there as tombstones), so a reader that saw the new version
 reads the new data, and a cache reads only what changed since its version (`changes_since`).
@@ -27,6 +28,7 @@ from relay.core.errors import NotFound
 from relay.core.ids import new_id
 from relay.core.models import PAYLOAD_STANDARD, Listing, Secret, Subscription
 from relay.core.signing import new_secret
+from relay.core.sms_match import SmsMatch, sms_match_from_dict
 from relay.store.keys import Keys
 from relay.store.pagination import page_ids
 
@@ -73,6 +75,7 @@ class SubscriptionStore:
         now: float,
         payload_format: str = PAYLOAD_STANDARD,
         tenant_id: str | None = None,
+        match: SmsMatch | None = None,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
         subscription = Subscription(
@@ -87,6 +90,7 @@ class SubscriptionStore:
             enabled=enabled,
             payload_format=payload_format,
             tenant_id=tenant_id,
+            match=match,
         )
         keys = self._keys
         seq = await self._redis.incr(keys.seq)
@@ -151,6 +155,7 @@ class SubscriptionStore:
         headers: Mapping[str, str] | Unset = UNSET,
         enabled: bool | Unset = UNSET,
         payload_format: str | Unset = UNSET,
+        match: SmsMatch | Unset | None = UNSET,
         tenant: str | None = None,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
@@ -171,6 +176,8 @@ class SubscriptionStore:
                 changes["disabled_reason"] = None
         if not isinstance(payload_format, Unset):
             changes["payload_format"] = payload_format
+        if not isinstance(match, Unset):
+            changes["match"] = match
         return await self._modify(
             subscription_id, lambda sub: replace(sub, **changes), tenant=tenant
         )
@@ -201,11 +208,17 @@ class SubscriptionStore:
     async def rotate_secret(
         self, subscription_id: str, *, overlap_s: float, now: float, tenant: str | None = None
     ) -> Subscription:
-        """A new current secret; the previous one keeps signing until now + overlap_s.
-        Secrets whose overlap has ended are dropped."""
+        """A new current secret; every earlier one keeps signing until now + overlap_s at
+        the latest (an older secret already ending sooner keeps its own end). So an overlap
+        of 0 ends every earlier secret at once: the emergency rotation after a leak. Secrets
+        whose overlap has ended are dropped."""
+        ends = now + overlap_s
 
         def rotate(sub: Subscription) -> Subscription:
-            previous = (replace(sub.secrets[0], expires_at=now + overlap_s), *sub.secrets[1:])
+            previous = (
+                replace(s, expires_at=ends if s.expires_at is None else min(s.expires_at, ends))
+                for s in sub.secrets
+            )
             still_signing = tuple(
                 s for s in previous if s.expires_at is not None and s.expires_at > now
             )
@@ -272,6 +285,7 @@ def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
         "disabled_reason": _json(sub.disabled_reason),
         "payload_format": sub.payload_format,
         "tenant_id": sub.tenant_id or "",
+        "match": _json(None if sub.match is None else sub.match.as_dict()),
     }
 
 
@@ -279,6 +293,7 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
     secrets = json.loads(fields["secrets"])
     event_types = json.loads(fields["event_types"])
     source_ids = json.loads(fields["source_ids"])
+    match = json.loads(fields.get("match", "null"))
     return Subscription(
         id=subscription_id,
         url=fields["url"],
@@ -292,6 +307,7 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
         disabled_reason=json.loads(fields["disabled_reason"]),
         payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
         tenant_id=fields.get("tenant_id") or None,
+        match=None if match is None else sms_match_from_dict(match),
     )
 
 

@@ -258,6 +258,13 @@ async def test_scripted_walk_matches_the_schemas(
     await walk("GET", "/v1/dead-letters/{dead_letter_id}", 200, ids=dl)
     await walk("POST", "/v1/dead-letters/{dead_letter_id}/retry", 202, ids=dl)
     await walk("POST", "/v1/dead-letters/{dead_letter_id}/retry", 404, ids=dl)
+    await store.dead_letters.add(
+        event_id=event.id, subscription_id=sub["subscription_id"], attempts=4,
+        last_error="HTTP 500", last_status_code=500, failed_at=1700000000,
+    )  # fmt: skip
+    await walk("POST", "/v1/dead-letters/retry", 202, json={"since": 1700000000})
+    await walk("POST", "/v1/dead-letters/retry", 422, json={"since": "yesterday"})
+    await walk("POST", "/v1/dead-letters/retry", 404, json={"subscription_id": "sub_no"})
 
     await walk(
         "PATCH", "/v1/subscriptions/{subscription_id}", 200, ids=sub, json={"enabled": False}

@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import datetime
 
 import httpx
 import pytest
+import redis
 
 from relay.api import create_app
+from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
+from relay.store import Store
+from relay.store.retry_queue import RetryRequest
+from relay.store.stats import queued_retries_by_subscription
 from tests.api.conftest import AUTH
 from tests.support import Receiver
 
@@ -250,6 +256,46 @@ async def test_rotation_keeps_the_old_secret_signing_for_the_overlap(
     assert subscription.signing_secrets(now=before + 3700) == (subscription.secrets[0].value,)
 
 
+async def test_rotation_answers_when_earlier_secrets_end_and_lists_active_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await create(client)
+    assert created["secrets"] == [{"expires_at": None}]
+    before = time.time()
+    rotated = await client.post(
+        f"/v1/subscriptions/{created['id']}/secret/rotate", json={"overlap_seconds": 3600}
+    )
+    assert set(rotated.json()) == {"secret", "previous_expires_at"}
+    ends = datetime.fromisoformat(rotated.json()["previous_expires_at"]).timestamp()
+    assert int(before) + 3600 <= ends <= time.time() + 3600  # whole seconds
+    shown = (await client.get(f"/v1/subscriptions/{created['id']}")).json()
+    assert shown["secrets"][0] == {"expires_at": None}
+    assert shown["secrets"][1] == {"expires_at": rotated.json()["previous_expires_at"]}
+    assert str(created["secret"]) not in str(shown)
+    assert rotated.json()["secret"] not in str(shown)
+
+
+async def test_emergency_rotation_leaves_exactly_one_signature(
+    client: httpx.AsyncClient, receiver: tuple[Receiver, str]
+) -> None:
+    """Overlap 0 after an earlier rotation: the secret still in its overlap stops too, so the
+    next delivery carries one signature, made with the newest secret."""
+    recorder, url = receiver
+    sub = await create(client, url=url)
+    path = f"/v1/subscriptions/{sub['id']}/secret/rotate"
+    await client.post(path, json={"overlap_seconds": 3600})
+    emergency = await client.post(path, json={"overlap_seconds": 0})
+    newest = emergency.json()["secret"]
+    recorder.secret = newest
+    ping = await client.post(f"/v1/subscriptions/{sub['id']}/test")
+    assert ping.status_code == 200, ping.text
+    got = recorder.received[-1]
+    assert len(got.headers["webhook-signature"].split(" ")) == 1
+    assert got.verified
+    shown = (await client.get(f"/v1/subscriptions/{sub['id']}")).json()
+    assert shown["secrets"] == [{"expires_at": None}]
+
+
 @pytest.mark.parametrize("overlap", [-1, 604801, "1", 1.5, None])
 async def test_rotation_overlap_is_validated(client: httpx.AsyncClient, overlap: object) -> None:
     sub_id = (await create(client))["id"]
@@ -292,3 +338,49 @@ async def test_test_ping_to_a_failing_target_is_still_200(
     sub = await create(client, url=url, enabled=False)
     attempt = (await client.post(f"/v1/subscriptions/{sub['id']}/test")).json()
     assert attempt["status_code"] == 500
+
+
+async def test_match_filter_is_validated_stored_and_changed(client: httpx.AsyncClient) -> None:
+    created = await create(client, match={"recipients": ["+4477"], "keywords": ["STOP", "Stop"]})
+    assert created["match"] == {"recipients": ["+4477"], "keywords": ["stop"]}
+    sub_id = created["id"]
+    assert (await client.get(f"/v1/subscriptions/{sub_id}")).json()["match"] == created["match"]
+    changed = await client.patch(f"/v1/subscriptions/{sub_id}", json={"match": {"senders": ["+1"]}})
+    assert changed.json()["match"] == {"senders": ["+1"]}
+    cleared = await client.patch(f"/v1/subscriptions/{sub_id}", json={"match": {}})
+    assert cleared.json()["match"] is None
+
+
+@pytest.mark.parametrize(
+    ("match", "field"),
+    [
+        ("+44", "match"),
+        ({"numbers": ["+44"]}, "match"),
+        ({"recipients": "+44"}, "match.recipients"),
+        ({"recipients": []}, "match.recipients"),
+        ({"senders": [""]}, "match.senders"),
+        ({"keywords": ["two words"]}, "match.keywords"),
+        ({"keywords": ["x" * 65]}, "match.keywords"),
+    ],
+)
+async def test_bad_match_filters_are_422(
+    client: httpx.AsyncClient, match: object, field: str
+) -> None:
+    response = await client.post("/v1/subscriptions", json={"url": URL, "match": match})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+
+
+async def test_deleting_a_subscription_drops_its_waiting_retries(
+    client: httpx.AsyncClient, store: Store, api_settings: Settings, redis_url: str
+) -> None:
+    doomed, kept = (await create(client))["id"], (await create(client))["id"]
+    sync_client = redis.Redis.from_url(redis_url)
+    try:
+        retries = retry_queue_for(api_settings, sync_client)
+        retries.schedule([RetryRequest(f"evt_{i}", str(doomed), 2, 600.0) for i in range(5)])
+        retries.schedule([RetryRequest("evt_k", str(kept), 2, 600.0)])
+    finally:
+        sync_client.close()
+    assert (await client.delete(f"/v1/subscriptions/{doomed}")).status_code == 204
+    assert await queued_retries_by_subscription(store.redis, store.keys) == {kept: 1}

@@ -234,6 +234,31 @@ async def test_rotation_with_zero_overlap_drops_the_old_secret_at_once(
     assert rotated.secrets[0].value != sub.secrets[0].value
 
 
+async def test_rotation_with_zero_overlap_ends_every_earlier_secret(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    """The emergency rotation after a leak: secrets still in an earlier overlap stop too."""
+    store = SubscriptionStore(redis=aredis, keys=keys)
+    sub = await _create(store)
+    await store.rotate_secret(sub.id, overlap_s=3600, now=NOW)
+    rotated = await store.rotate_secret(sub.id, overlap_s=0, now=NOW + 10)
+    assert len(rotated.secrets) == 1
+    assert rotated.signing_secrets(now=NOW + 10) == (rotated.secrets[0].value,)
+    assert await store.get(sub.id) == rotated
+
+
+async def test_rotation_never_extends_an_earlier_overlap(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    store = SubscriptionStore(redis=aredis, keys=keys)
+    sub = await _create(store)
+    await store.rotate_secret(sub.id, overlap_s=60, now=NOW)
+    rotated = await store.rotate_secret(sub.id, overlap_s=3600, now=NOW + 10)
+    assert [s.expires_at for s in rotated.secrets] == [None, NOW + 3610, NOW + 60]
+    shortened = await store.rotate_secret(sub.id, overlap_s=30, now=NOW + 20)
+    assert [s.expires_at for s in shortened.secrets] == [None, NOW + 50, NOW + 50, NOW + 50]
+
+
 async def test_concurrent_changes_are_all_kept(aredis: redis.asyncio.Redis, keys: Keys) -> None:
     store = SubscriptionStore(redis=aredis, keys=keys)
     sub = await _create(store)

@@ -237,3 +237,22 @@ def test_console_script_runs_the_admin_commands(live_relay: LiveRelay) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "data" in json.loads(result.stdout)
+
+
+def test_dead_letters_retry_many_by_subscription(relay_cli: Run) -> None:
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/bulk")
+    out = ok(relay_cli, "dead-letters", "retry", "--subscription-id", sub["id"])
+    assert out.strip() == "queued 0 deliveries again"
+    since = ("--since", "2023-11-14T22:13:20Z")
+    assert ok_json(relay_cli, "dead-letters", "retry", *since) == {"queued": 0}
+    code, _, err = relay_cli("dead-letters", "retry", "--subscription-id", "sub_missing")
+    assert code == EXIT_REFUSED and "404 Not Found: subscription sub_missing not found" in err
+
+
+def test_emergency_rotation_says_when_earlier_secrets_stop(relay_cli: Run) -> None:
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/rotate")
+    ok(relay_cli, "subscriptions", "rotate", sub["id"], "--overlap-seconds", "3600")
+    out = ok(relay_cli, "subscriptions", "rotate", sub["id"], "--overlap-seconds", "0")
+    assert "new secret  whsec_" in out and "every earlier secret stopped signing" in out
+    shown = ok_json(relay_cli, "subscriptions", "show", sub["id"])
+    assert shown["secrets"] == [{"expires_at": None}]
