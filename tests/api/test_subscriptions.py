@@ -360,6 +360,8 @@ async def test_match_filter_is_validated_stored_and_changed(client: httpx.AsyncC
         ({"recipients": []}, "match.recipients"),
         ({"senders": [""]}, "match.senders"),
         ({"keywords": ["two words"]}, "match.keywords"),
+        ({"keywords": [" stop"]}, "match.keywords"),  # surrounding whitespace too
+        ({"keywords": ["stop\x1c"]}, "match.keywords"),  # str.isspace, not only ASCII
         ({"keywords": ["x" * 65]}, "match.keywords"),
     ],
 )
