@@ -51,7 +51,7 @@ async def all_messages(request: Request) -> Response:
         return JSONResponse({"status": status})
     page = simulator.page(params.username, since=params.since)
     body = render_page(
-        page.messages, has_more=page.has_more, since=params.since, config=simulator.config
+        page.messages, has_more=page.has_more, since=params.since, config=simulator.switches
     )
     if fault is not None and fault.kind != "slow":
         return hostile_response(fault, body, since=params.since, now=simulator.now())

@@ -55,7 +55,7 @@ async def add_messages(request: Request) -> Response:
     simulator = _simulator(request)
     body = parse_messages(await _json(request))
     username = simulator.resolve_username(body.username)
-    integer_ids = simulator.config.integer_ids
+    integer_ids = simulator.switches.integer_ids
     if isinstance(body, BulkInput):
         stored = simulator.add_generated(
             username,
@@ -74,7 +74,7 @@ async def list_messages(request: Request) -> Response:
     """Every kept message of `?username=` (default: the first account), oldest first."""
     simulator = _simulator(request)
     username = simulator.resolve_username(request.query_params.get("username"))
-    integer_ids = simulator.config.integer_ids
+    integer_ids = simulator.switches.integer_ids
     messages = [
         describe_message(message, integer_ids=integer_ids)
         for message in simulator.messages(username)
@@ -90,7 +90,7 @@ async def clear_messages(request: Request) -> Response:
 
 async def get_config(request: Request) -> Response:
     """The current switches."""
-    return JSONResponse(_simulator(request).config.switches())
+    return JSONResponse(_simulator(request).switches.switches())
 
 
 async def update_config(request: Request) -> Response:
