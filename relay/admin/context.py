@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from relay.core.access import OPERATOR, Principal
 from relay.delivery.deliverer import Deliverer
+from relay.delivery.routing import RoutingIndex
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis
@@ -24,6 +25,8 @@ class AdminContext:
     deliverer: Deliverer  # test pings are sent from the API process
     clock: Callable[[], float]
     principal: Principal = OPERATOR  # who asks; the API and console set it per request
+    # which subscriptions an event goes to, kept current incrementally (redeliver to all)
+    routes: RoutingIndex = dataclasses.field(default_factory=RoutingIndex)
 
     @property
     def tenant(self) -> str | None:

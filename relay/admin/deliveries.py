@@ -92,7 +92,8 @@ async def redeliver_event(ctx: AdminContext, event_id: str, subscription_id: str
             )
         targets = [subscription]
     else:
-        targets = [s for s in await ctx.store.subscriptions.all() if s.enabled and s.matches(event)]
+        await ctx.routes.refresh(ctx.store.subscriptions)  # not a read of every subscription
+        targets = [s for s in ctx.routes.candidates(event) if s.matches(event)]
         if ctx.tenant is not None:  # a tenant redelivers only to its own subscriptions
             targets = [s for s in targets if s.tenant_id == ctx.tenant]
     queued = await _publish(ctx, ((event.id, target.id) for target in targets))

@@ -245,7 +245,7 @@ class Dispatcher:
         event_ids = sorted({entry.event_id for entry in entries if entry.event_id})
         found = await self._store.events.get_many(event_ids)
         events = {event.id: event for event in found if event is not None}
-        await self._refresh_routes()
+        await self._routes.refresh(self._store.subscriptions)
         already: dict[str, set[str]] = {}
         if reclaimed:
             already = await self._store.stream.settled_subscriptions([e.id for e in entries])
@@ -269,22 +269,6 @@ class Dispatcher:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         self._fanout = max(1, -(-deliveries // len(entries)))  # ceil
-
-    async def _refresh_routes(self) -> None:
-        """Bring the routing index up to date: one round trip when nothing changed, and
-        only the changed subscriptions read otherwise (all of them on the first call)."""
-        subscriptions = self._store.subscriptions
-        if self._routes.version < 0:
-            version = await subscriptions.version()
-            self._routes.replace_all(await subscriptions.all(), version=version)
-            return
-        version, changed_ids = await subscriptions.changes_since(self._routes.version)
-        if version == self._routes.version:
-            return
-        changed = await subscriptions.get_many(changed_ids)
-        found = {sub.id for sub in changed}
-        gone = [sub_id for sub_id in changed_ids if sub_id not in found]
-        self._routes.apply(gone, changed, version=version)
 
     def _targets(self, entry: StreamEntry, event: Event) -> list[Subscription]:
         if entry.subscription_id == OPERATOR_SUBSCRIPTION_ID:

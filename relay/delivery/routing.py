@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from relay.core.models import Event, Subscription
+from relay.store.subscriptions import SubscriptionStore
 
 # A bucket: subscriptions by id, in the order they were indexed.
 _Bucket = dict[str, Subscription]
@@ -59,6 +60,22 @@ class RoutingIndex:
                         subscription
                     )
         self.version = version
+
+    async def refresh(self, subscriptions: SubscriptionStore) -> None:
+        """Bring the index up to date: one round trip when nothing changed, and only the
+        changed subscriptions read otherwise (all of them on the first call)."""
+        if self.version < 0:
+            version = await subscriptions.version()
+            self.replace_all(await subscriptions.all(), version=version)
+            return
+        version, changed_ids = await subscriptions.changes_since(self.version)
+        if version == self.version:
+            return
+        changed = await subscriptions.get_many(changed_ids)
+        found = {sub.id for sub in changed}
+        self.apply(
+            [sub_id for sub_id in changed_ids if sub_id not in found], changed, version=version
+        )
 
     def candidates(self, event: Event) -> list[Subscription]:
         """Enabled subscriptions that may match `event` (a superset: call `matches`)."""

@@ -93,6 +93,26 @@ async def test_redeliver_to_every_enabled_matching_subscription(
     assert all(e["e"] == event.id and e["x"] == "1" for e in queued)
 
 
+async def test_redeliver_to_all_follows_subscription_changes_between_requests(
+    client: httpx.AsyncClient, add_events: Callable[..., Any], store: Store
+) -> None:
+    """The API keeps its routing index between requests: it must see every change."""
+    (event,) = await add_events(message("r2"))
+    first = await subscribe(client)
+    path = f"/v1/events/{event.id}/redeliver"
+    assert (await client.post(path)).json() == {"queued": 1}
+
+    second = await subscribe(client, event_types=["message.received"])
+    patched = await client.patch(f"/v1/subscriptions/{first}", json={"enabled": False})
+    assert patched.status_code == 200
+    before = len(await stream_entries(store))
+    assert (await client.post(path)).json() == {"queued": 1}
+    assert [e["s"] for e in (await stream_entries(store))[before:]] == [second]
+
+    assert (await client.delete(f"/v1/subscriptions/{second}")).status_code == 204
+    assert (await client.post(path)).json() == {"queued": 0}
+
+
 async def test_redeliver_to_one_subscription(
     client: httpx.AsyncClient, add_events: Callable[..., Any], store: Store
 ) -> None:
