@@ -4,9 +4,11 @@ Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` 
 `err`, `c` last status code, `at` failed at, `b` last response body), indexed by seq in the
 `dls` zset. Each expires with its event (the event's remaining TTL, else `retention_s`): past
 that there is nothing to deliver again. Index entries of expired ones are trimmed, oldest
-first. A dead letter belongs to its subscription's tenant: reads given `tenant=` look that up
-and treat another tenant's dead letter as missing. Each subscription's dead letters are also in
-`subdl:{sub}`, scored by expiry, so its health counts the live ones in O(log n).
+first. The event's deliveries record (`evd:{event}`) names it, so an event's page finds its
+dead letters in O(1). A dead letter belongs to its subscription's tenant: reads given
+`tenant=` look that up and treat another tenant's dead letter as missing. Each
+subscription's dead letters are also in `subdl:{sub}`, scored by expiry, so its health
+counts the live ones in O(log n).
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ class DeadLetterStore:
             by_subscription = self._keys.subscription_dead_letters(subscription_id)
             pipe.zadd(by_subscription, {dead_letter.id: failed_at + ttl_ms / 1000})
             pipe.expire(by_subscription, ttl_ms // 1000 + 1)
+            if event_ttl_ms > 0:  # the event's deliveries record (event_deliveries.py)
+                deliveries = self._keys.event_deliveries(event_id)
+                pipe.hset(deliveries, f"dl:{subscription_id}", dead_letter.id)
+                pipe.pexpire(deliveries, event_ttl_ms)
             await pipe.execute()
         await self.trim_expired()
         return dead_letter
