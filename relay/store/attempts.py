@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from relay.core.models import Attempt, Listing, MinuteCounts
 from relay.core.retry import Outcome, classify
 from relay.store.keys import Keys
-from relay.store.pagination import page_ids
+from relay.store.pagination import decode_cursor, encode_cursor, page_ids
 
 # KEYS: seq, subscription changes (deletion tombstones), then per attempt: its log,
 # subscription, event, event deliveries, event attempts; then one counter key per minute.
@@ -71,6 +71,7 @@ return count
 COUNTS_KEPT_S = 2 * 3600
 EVENT_ATTEMPTS_KEPT = 100  # per event, all subscriptions (its deliveries keep the counts)
 EVENT_BODY_KEPT = 256  # characters of a response body in the event's attempts list
+_FILTER_CHUNK = 200
 
 
 class AttemptLog:
@@ -131,16 +132,46 @@ class AttemptLog:
         )
 
     async def page(
-        self, subscription_id: str, *, limit: int, cursor: str | None
+        self,
+        subscription_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        is_delivered: bool | None = None,
+        event_id: str | None = None,
     ) -> Listing[Attempt]:
-        """Newest first; at most `kept` are kept per subscription."""
-        members, next_cursor = await page_ids(
-            self._redis, self._keys.attempts(subscription_id), limit=limit, cursor=cursor
-        )
-        return Listing(
-            tuple(attempt_from_json(m, subscription_id=subscription_id) for m in members),
-            next_cursor,
-        )
+        """Newest first; at most `kept` are kept per subscription. `is_delivered` keeps only
+        2xx attempts (True) or only the others (False); `event_id` only that event's. With a
+        filter the log is read in chunks until the page is full (it holds at most `kept`)."""
+        key = self._keys.attempts(subscription_id)
+        if is_delivered is None and event_id is None:
+            members, next_cursor = await page_ids(self._redis, key, limit=limit, cursor=cursor)
+            return Listing(
+                tuple(attempt_from_json(m, subscription_id=subscription_id) for m in members),
+                next_cursor,
+            )
+        high = f"({decode_cursor(cursor)}" if cursor else "+inf"
+        found: list[Attempt] = []
+        while True:
+            rows = cast(
+                "list[tuple[str, float]]",
+                await self._redis.zrevrangebyscore(
+                    key, high, "-inf", start=0, num=_FILTER_CHUNK, withscores=True
+                ),
+            )
+            for member, score in rows:
+                item = attempt_from_json(member, subscription_id=subscription_id)
+                if event_id is not None and item.event_id != event_id:
+                    continue
+                if is_delivered is not None and item.is_delivered != is_delivered:
+                    continue
+                found.append(item)
+                if len(found) == limit:
+                    is_last = member == rows[-1][0] and len(rows) < _FILTER_CHUNK
+                    return Listing(tuple(found), None if is_last else encode_cursor(int(score)))
+            if len(rows) < _FILTER_CHUNK:
+                return Listing(tuple(found), None)
+            high = f"({int(rows[-1][1])}"
 
     async def minute_counts(
         self, minutes: Sequence[int], *, subscription_ids: Sequence[str] = ()

@@ -14,6 +14,7 @@ counts the live ones in O(log n).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import cast
 
 from redis.asyncio import Redis
@@ -163,6 +164,27 @@ class DeadLetterStore:
         if stored is None:
             raise NotFound(f"dead letter {dead_letter_id} not found")
         return _from_json(dead_letter_id, cast("str", stored))
+
+    async def requeue_with(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        subscription_id: str,
+        dead_letter_ids: Sequence[str],
+    ) -> None:
+        """Queue explicit deliveries (event id, subscription id) on the replay lane and remove
+        the subscription's dead letters `dead_letter_ids` (of those deliveries), in one
+        transaction: all or nothing, so a failed recover can be asked again (`recover`)."""
+        keys = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for event_id, sub_id in pairs:
+                fields = {"e": event_id, "s": sub_id, "x": "1"}
+                pipe.xadd(keys.replay_stream, fields)  # type: ignore[arg-type]
+            if dead_letter_ids:
+                pipe.delete(*(keys.dead_letter(i) for i in dead_letter_ids))
+                pipe.zrem(keys.dead_letters, *dead_letter_ids)
+                pipe.zrem(keys.subscription_dead_letters(subscription_id), *dead_letter_ids)
+            await pipe.execute()
 
     async def _owners(self, dead_letters: list[DeadLetter]) -> list[str | None]:
         """The tenant of each one's subscription ("" for the operator's, None if deleted)."""
