@@ -220,27 +220,41 @@ def last_attempt(attempt: Attempt) -> str:
 
 
 def _event_json(attempt: Attempt) -> str:
-    """The member of the event's attempts list: the log's, with the subscription and a
-    shorter body (a failing subscriber's 4 KiB error pages would otherwise be kept per event)."""
-    body = attempt.response_body
-    row = json.loads(_to_json(attempt))
-    row["s"] = attempt.subscription_id
-    row["b"] = None if body is None else body[:EVENT_BODY_KEPT]
+    """The member of the event's attempts list, kept per event so as small as it can be: the
+    log's keys without the event id (the key's) and without empty values, plus the
+    subscription (`s`), the body cut to EVENT_BODY_KEPT (a failing subscriber's 4 KiB error
+    pages would otherwise be kept per event), the outcome only when not delivered."""
+    row: dict[str, Any] = {"i": attempt.id, "s": attempt.subscription_id, "n": attempt.attempt}
+    row["at"] = attempt.at
+    if attempt.status_code is not None:
+        row["c"] = attempt.status_code
+    if attempt.error:
+        row["err"] = attempt.error
+    if attempt.response_body:
+        row["b"] = attempt.response_body[:EVENT_BODY_KEPT]
+    row["ms"] = attempt.duration_ms
+    if attempt.outcome is not Outcome.DELIVERED:
+        row["o"] = attempt.outcome
     return json.dumps(row, separators=(",", ":"))
 
 
-def attempt_from_json(member: str, *, subscription_id: str | None = None) -> Attempt:
-    """An attempt from a log member (`subscription_id` given) or an event list member."""
+def attempt_from_json(
+    member: str, *, subscription_id: str | None = None, event_id: str | None = None
+) -> Attempt:
+    """An attempt from a log member (`subscription_id` given) or an event's list member
+    (`event_id` given)."""
     row = json.loads(member)
+    if event_id is not None and "o" not in row:
+        row["o"] = Outcome.DELIVERED
     return Attempt(
         id=row["i"],
-        event_id=row["e"],
+        event_id=event_id if event_id is not None else row["e"],
         subscription_id=subscription_id if subscription_id is not None else row["s"],
         attempt=row["n"],
         at=row["at"],
-        status_code=row["c"],
-        error=row["err"],
-        response_body=row["b"],
+        status_code=row.get("c"),
+        error=row.get("err"),
+        response_body=row.get("b"),
         duration_ms=row["ms"],
         outcome=_outcome(row),
     )
@@ -250,6 +264,6 @@ def _outcome(row: dict[str, Any]) -> Outcome:
     """The stored outcome; members written before it was stored say it in their error."""
     if "o" in row:
         return Outcome(row["o"])
-    if (row["err"] or "").startswith("dropped"):
+    if (row.get("err") or "").startswith("dropped"):
         return Outcome.DROPPED
-    return classify(row["c"])
+    return classify(row.get("c"))

@@ -126,4 +126,4 @@ class EventDeliveries:
         members = cast(
             "list[str]", await self._redis.lrange(self._keys.event_attempts(event_id), 0, -1)
         )
-        return [attempt_from_json(m) for m in members]
+        return [attempt_from_json(m, event_id=event_id) for m in members]
