@@ -5,8 +5,9 @@ two short codes go through the real ingest script (`Ingest.record_page`, pages o
 then one delivered attempt each is recorded for one subscription (`AttemptLog.record_many`,
 batches of 100, as the dispatcher does). Prints `used_memory` per message and `MEMORY
 USAGE` per message by key family, and the wall time per message of ingest and of recording
-(client and server together, loopback: a rough figure on a shared machine). It uses only APIs that predate the search indexes, so the
-same script run against an older checkout (`PYTHONPATH=/path/to/old`) gives the "before".
+(client and server together, loopback: a rough figure on a shared machine). It uses only
+APIs that predate the search indexes, so the same script run against an older checkout
+(`PYTHONPATH=/path/to/old`) gives the "before".
 Needs REDIS_URL; only its own random prefix is written, and deleted at the end.
 """
 
