@@ -36,10 +36,15 @@ local count = tonumber(ARGV[3])
 local event_kept = tonumber(ARGV[4])
 local first = redis.call('INCRBY', KEYS[1], count) - count
 local touched = {}
+local is_live = {}  -- per subscription, asked once per batch
 for i = 1, count do
   local k, a = 2 + (i - 1) * 5, 4 + (i - 1) * 4
   local sub_id = ARGV[a + 1]
-  if redis.call('EXISTS', KEYS[k + 2]) == 1 or not redis.call('ZSCORE', KEYS[2], sub_id) then
+  if is_live[sub_id] == nil then
+    is_live[sub_id] = redis.call('EXISTS', KEYS[k + 2]) == 1
+      or not redis.call('ZSCORE', KEYS[2], sub_id)
+  end
+  if is_live[sub_id] then
     redis.call('ZADD', KEYS[k + 1], first + i, ARGV[a + 2])
     touched[KEYS[k + 1]] = true
     local ttl = redis.call('PTTL', KEYS[k + 3])
