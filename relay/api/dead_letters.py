@@ -12,12 +12,12 @@ from relay.api.auth import requires
 from relay.core.access import DELIVERIES_WRITE, EVENTS_READ
 from relay.web.bodies import read_json_object
 from relay.web.context import context
-from relay.web.query import page_params
+from relay.web.query import list_params
 from relay.web.routing import resource
 
 
 async def list_dead_letters(request: Request) -> Response:
-    limit, cursor = page_params(request)
+    limit, cursor = list_params(request)
     page = await dead_letters.list_dead_letters(context(request), limit=limit, cursor=cursor)
     return JSONResponse(serializers.listing(page, serializers.dead_letter))
 

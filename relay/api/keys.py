@@ -12,7 +12,7 @@ from relay.api.auth import requires
 from relay.core.access import KEYS_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
-from relay.web.query import page_params
+from relay.web.query import list_params
 from relay.web.routing import resource
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -29,7 +29,7 @@ async def create_key(request: Request) -> Response:
 
 
 async def list_keys(request: Request) -> Response:
-    limit, cursor = page_params(request)
+    limit, cursor = list_params(request)
     page = await keys.list_keys(context(request), limit=limit, cursor=cursor)
     return JSONResponse(serializers.listing(page, serializers.api_key))
 
@@ -45,7 +45,7 @@ async def revoke_key(request: Request) -> Response:
 
 
 async def list_audit_log(request: Request) -> Response:
-    limit, cursor = page_params(request)
+    limit, cursor = list_params(request)
     page = await audit.list_audit(context(request), limit=limit, cursor=cursor)
     return JSONResponse(serializers.listing(page, serializers.audit_entry))
 

@@ -17,6 +17,7 @@ from relay.core.models import (
     AuditEntry,
     DeadLetter,
     Event,
+    EventDelivery,
     Listing,
     Source,
     Subscription,
@@ -120,6 +121,23 @@ def attempt(value: Attempt) -> dict[str, Any]:
         "error": value.error,
         "response_body": value.response_body,
         "duration_ms": value.duration_ms,
+    }
+
+
+def event_attempt(value: Attempt) -> dict[str, Any]:
+    """An attempt in an event's list: the subscription's log shape plus `subscription_id`."""
+    return {**attempt(value), "subscription_id": value.subscription_id}
+
+
+def event_delivery(value: EventDelivery) -> dict[str, Any]:
+    return {
+        "subscription_id": value.subscription_id,
+        "url": value.url,
+        "state": value.state,
+        "attempts": value.attempts,
+        "last_status_code": value.last_status_code,
+        "last_attempt_at": _time(value.last_attempt_at),
+        "next_attempt_at": _time(value.next_attempt_at),
     }
 
 

@@ -18,7 +18,7 @@ from relay.api.auth import requires
 from relay.core.access import SUBSCRIPTIONS_READ, SUBSCRIPTIONS_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
-from relay.web.query import page_params
+from relay.web.query import list_params
 from relay.web.routing import resource
 
 
@@ -48,7 +48,7 @@ async def create_subscription(request: Request) -> Response:
 
 
 async def list_subscriptions(request: Request) -> Response:
-    limit, cursor = page_params(request)
+    limit, cursor = list_params(request)
     ctx = context(request)
     page = await subscriptions.list_subscriptions(ctx, limit=limit, cursor=cursor)
     health = await health_of(ctx, page.items)

@@ -12,7 +12,7 @@ from relay.api.auth import requires
 from relay.core.access import TENANTS_WRITE
 from relay.web.bodies import read_json_object
 from relay.web.context import context
-from relay.web.query import page_params
+from relay.web.query import list_params
 from relay.web.routing import resource
 
 
@@ -27,7 +27,7 @@ async def create_tenant(request: Request) -> Response:
 
 
 async def list_tenants(request: Request) -> Response:
-    limit, cursor = page_params(request)
+    limit, cursor = list_params(request)
     page = await tenants.list_tenants(context(request), limit=limit, cursor=cursor)
     return JSONResponse(serializers.listing(page, serializers.tenant))
 

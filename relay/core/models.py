@@ -275,3 +275,16 @@ class AuditEntry:
     action: str  # "subscription.create", "secret.rotate", "key.revoke", ...
     resource_id: str | None
     tenant_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDelivery:
+    """One subscription's delivery of an event, as `GET /v1/events/{id}/deliveries` shows it."""
+
+    subscription_id: str
+    url: str
+    state: str  # "delivered" | "pending" | "retrying" | "dead" | "dropped"
+    attempts: int
+    last_status_code: int | None
+    last_attempt_at: float | None
+    next_attempt_at: float | None

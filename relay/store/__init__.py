@@ -13,6 +13,7 @@ from relay.store.audit import AuditLog
 from relay.store.auth_failures import AuthFailures
 from relay.store.console_sessions import ConsoleSessionStore
 from relay.store.dead_letters import DeadLetterStore
+from relay.store.event_deliveries import EventDeliveries
 from relay.store.events import EventStore
 from relay.store.health import HealthStore
 from relay.store.idempotency import IdempotencyStore
@@ -46,6 +47,7 @@ class Store:
     auth_failures: AuthFailures
     health: HealthStore
     operator_events: OperatorEvents
+    event_deliveries: EventDeliveries
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -75,4 +77,5 @@ class Store:
                 retention_s=settings.event_retention_s,
                 is_enabled=settings.operator_webhook_url is not None,
             ),
+            event_deliveries=EventDeliveries(redis=redis, keys=keys),
         )

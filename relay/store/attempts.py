@@ -21,33 +21,65 @@ from redis.asyncio import Redis
 from relay.core.models import Attempt, Listing, MinuteCounts
 from relay.core.retry import Outcome, classify
 from relay.store.keys import Keys
-from relay.store.pagination import page_ids
+from relay.store.pagination import decode_cursor, encode_cursor, page_ids
 
-# KEYS: seq, one log key per attempt, then one counter key per minute touched.
-# ARGV: kept, counter TTL, attempt count n, one JSON per attempt, then (minute key index,
+# KEYS: seq, subscription changes (deletion tombstones), then per attempt: its log,
+# subscription, event, event deliveries, event attempts; then one counter key per minute.
+# ARGV: kept, counter TTL, attempt count n, kept per event, then per attempt: subscription
+# id, log JSON, event JSON, last ("attempt|status|at|outcome"); then (minute key index,
 # field, increment) triples. Seqs come from the shared counter inside the script, so the
-# batch costs one round trip.
+# batch costs one round trip. An attempt of a deleted subscription (no hash, a tombstone in
+# the changes zset) writes no log and no event record: a retry finishing after the delete
+# must not bring them back. One of a subscription never stored (the operator's, tests) does.
 _RECORD_SCRIPT = """
 local count = tonumber(ARGV[3])
+local event_kept = tonumber(ARGV[4])
 local first = redis.call('INCRBY', KEYS[1], count) - count
 local touched = {}
+local is_live = {}  -- per subscription, asked once per batch
 for i = 1, count do
-  redis.call('ZADD', KEYS[i + 1], first + i, ARGV[i + 3])
-  touched[KEYS[i + 1]] = true
+  local k, a = 2 + (i - 1) * 5, 4 + (i - 1) * 4
+  local sub_id = ARGV[a + 1]
+  if is_live[sub_id] == nil then
+    is_live[sub_id] = redis.call('EXISTS', KEYS[k + 2]) == 1
+      or not redis.call('ZSCORE', KEYS[2], sub_id)
+  end
+  if is_live[sub_id] then
+    redis.call('ZADD', KEYS[k + 1], first + i, ARGV[a + 2])
+    touched[KEYS[k + 1]] = true
+    local ttl = redis.call('PTTL', KEYS[k + 3])
+    if ttl > 0 then  -- a TTL is set once per key (and field): the event's never changes
+      local deliveries, attempts = KEYS[k + 4], KEYS[k + 5]
+      local old = redis.call('HGET', deliveries, sub_id)
+      local made = old and tonumber(string.match(old, '^%d+')) or 0
+      redis.call('HSET', deliveries, sub_id, (made + 1) .. '|' .. ARGV[a + 4])
+      if not old then redis.call('PEXPIRE', deliveries, ttl) end
+      local length = redis.call('LPUSH', attempts, ARGV[a + 3])
+      if length == 1 then
+        redis.call('PEXPIRE', attempts, ttl)
+      elseif length > event_kept then
+        redis.call('LTRIM', attempts, 0, event_kept - 1)
+      end
+    end
+  end
 end
 local kept = tonumber(ARGV[1])
 for key in pairs(touched) do
   redis.call('ZREMRANGEBYRANK', key, 0, -kept - 1)
 end
-for i = count + 4, #ARGV, 3 do
-  redis.call('HINCRBY', KEYS[count + 1 + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+local minute_keys = 2 + count * 5
+for i = 5 + count * 4, #ARGV, 3 do
+  redis.call('HINCRBY', KEYS[minute_keys + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
 end
-for i = count + 2, #KEYS do
+for i = minute_keys + 1, #KEYS do
   redis.call('EXPIRE', KEYS[i], ARGV[2])
 end
 return count
 """
 COUNTS_KEPT_S = 2 * 3600
+EVENT_ATTEMPTS_KEPT = 100  # per event, all subscriptions (its deliveries keep the counts)
+EVENT_BODY_KEPT = 256  # characters of a response body in the event's attempts list
+_FILTER_CHUNK = 200
 
 
 class AttemptLog:
@@ -58,8 +90,10 @@ class AttemptLog:
         self._record = redis.register_script(_RECORD_SCRIPT)
 
     async def record_many(self, attempts: Sequence[Attempt]) -> None:
-        """Append attempts to their subscriptions' logs in one round trip, trimming each log
-        to `kept`; the caller gives each a fresh id (`new_id("att")`)."""
+        """Append attempts to their subscriptions' logs and to their events' delivery records
+        (event_deliveries.py; only while the event is stored, expiring with it) in one round
+        trip, trimming each log to `kept`; the caller gives each a fresh id (`new_id("att")`).
+        Attempts of a deleted subscription are not recorded (see the script)."""
         if not attempts:
             return
         counts: Counter[tuple[int, str]] = Counter()
@@ -73,29 +107,79 @@ class AttemptLog:
         triples = [
             item for (minute, field), n in counts.items() for item in (index[minute], field, n)
         ]
+        keys = self._keys
         await self._record(
             keys=[
-                self._keys.seq,
-                *(self._keys.attempts(a.subscription_id) for a in attempts),
-                *(self._keys.delivery_minute(minute) for minute in minutes),
+                keys.seq,
+                keys.subscription_changes,
+                *(
+                    key
+                    for a in attempts
+                    for key in (
+                        keys.attempts(a.subscription_id),
+                        keys.subscription(a.subscription_id),
+                        keys.event(a.event_id),
+                        keys.event_deliveries(a.event_id),
+                        keys.event_attempts(a.event_id),
+                    )
+                ),
+                *(keys.delivery_minute(minute) for minute in minutes),
             ],
             args=[
                 self._kept,
                 COUNTS_KEPT_S,
                 len(attempts),
-                *(_to_json(a) for a in attempts),
+                EVENT_ATTEMPTS_KEPT,
+                *(
+                    arg
+                    for a in attempts
+                    for arg in (a.subscription_id, _to_json(a), _event_json(a), last_attempt(a))
+                ),
                 *triples,
             ],
         )
 
     async def page(
-        self, subscription_id: str, *, limit: int, cursor: str | None
+        self,
+        subscription_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        is_delivered: bool | None = None,
+        event_id: str | None = None,
     ) -> Listing[Attempt]:
-        """Newest first; at most `kept` are kept per subscription."""
-        members, next_cursor = await page_ids(
-            self._redis, self._keys.attempts(subscription_id), limit=limit, cursor=cursor
-        )
-        return Listing(tuple(_from_json(subscription_id, m) for m in members), next_cursor)
+        """Newest first; at most `kept` are kept per subscription. `is_delivered` keeps only
+        2xx attempts (True) or only the others (False); `event_id` only that event's. With a
+        filter the log is read in chunks until the page is full (it holds at most `kept`)."""
+        key = self._keys.attempts(subscription_id)
+        if is_delivered is None and event_id is None:
+            members, next_cursor = await page_ids(self._redis, key, limit=limit, cursor=cursor)
+            return Listing(
+                tuple(attempt_from_json(m, subscription_id=subscription_id) for m in members),
+                next_cursor,
+            )
+        high = f"({decode_cursor(cursor)}" if cursor else "+inf"
+        found: list[Attempt] = []
+        while True:
+            rows = cast(
+                "list[tuple[str, float]]",
+                await self._redis.zrevrangebyscore(
+                    key, high, "-inf", start=0, num=_FILTER_CHUNK, withscores=True
+                ),
+            )
+            for member, score in rows:
+                item = attempt_from_json(member, subscription_id=subscription_id)
+                if event_id is not None and item.event_id != event_id:
+                    continue
+                if is_delivered is not None and item.is_delivered != is_delivered:
+                    continue
+                found.append(item)
+                if len(found) == limit:
+                    is_last = member == rows[-1][0] and len(rows) < _FILTER_CHUNK
+                    return Listing(tuple(found), None if is_last else encode_cursor(int(score)))
+            if len(rows) < _FILTER_CHUNK:
+                return Listing(tuple(found), None)
+            high = f"({int(rows[-1][1])}"
 
     async def minute_counts(
         self, minutes: Sequence[int], *, subscription_ids: Sequence[str] = ()
@@ -137,17 +221,48 @@ def _to_json(attempt: Attempt) -> str:
     )
 
 
-def _from_json(subscription_id: str, member: str) -> Attempt:
+def last_attempt(attempt: Attempt) -> str:
+    """A delivery record's summary of its last attempt: "attempt|status|at|outcome"."""
+    status = "" if attempt.status_code is None else str(attempt.status_code)
+    return f"{attempt.attempt}|{status}|{attempt.at!r}|{attempt.outcome}"
+
+
+def _event_json(attempt: Attempt) -> str:
+    """The member of the event's attempts list, kept per event so as small as it can be: the
+    log's keys without the event id (the key's) and without empty values, plus the
+    subscription (`s`), the body cut to EVENT_BODY_KEPT (a failing subscriber's 4 KiB error
+    pages would otherwise be kept per event), the outcome only when not delivered."""
+    row: dict[str, Any] = {"i": attempt.id, "s": attempt.subscription_id, "n": attempt.attempt}
+    row["at"] = attempt.at
+    if attempt.status_code is not None:
+        row["c"] = attempt.status_code
+    if attempt.error:
+        row["err"] = attempt.error
+    if attempt.response_body:
+        row["b"] = attempt.response_body[:EVENT_BODY_KEPT]
+    row["ms"] = attempt.duration_ms
+    if attempt.outcome is not Outcome.DELIVERED:
+        row["o"] = attempt.outcome
+    return json.dumps(row, separators=(",", ":"))
+
+
+def attempt_from_json(
+    member: str, *, subscription_id: str | None = None, event_id: str | None = None
+) -> Attempt:
+    """An attempt from a log member (`subscription_id` given) or an event's list member
+    (`event_id` given)."""
     row = json.loads(member)
+    if event_id is not None and "o" not in row:
+        row["o"] = Outcome.DELIVERED
     return Attempt(
         id=row["i"],
-        event_id=row["e"],
-        subscription_id=subscription_id,
+        event_id=event_id if event_id is not None else row["e"],
+        subscription_id=subscription_id if subscription_id is not None else row["s"],
         attempt=row["n"],
         at=row["at"],
-        status_code=row["c"],
-        error=row["err"],
-        response_body=row["b"],
+        status_code=row.get("c"),
+        error=row.get("err"),
+        response_body=row.get("b"),
         duration_ms=row["ms"],
         outcome=_outcome(row),
     )
@@ -157,6 +272,6 @@ def _outcome(row: dict[str, Any]) -> Outcome:
     """The stored outcome; members written before it was stored say it in their error."""
     if "o" in row:
         return Outcome(row["o"])
-    if (row["err"] or "").startswith("dropped"):
+    if (row.get("err") or "").startswith("dropped"):
         return Outcome.DROPPED
-    return classify(row["c"])
+    return classify(row.get("c"))

@@ -4,14 +4,17 @@ Each is a JSON string at `dl:{id}` (keys `e` event id, `s` subscription id, `n` 
 `err`, `c` last status code, `at` failed at, `b` last response body), indexed by seq in the
 `dls` zset. Each expires with its event (the event's remaining TTL, else `retention_s`): past
 that there is nothing to deliver again. Index entries of expired ones are trimmed, oldest
-first. A dead letter belongs to its subscription's tenant: reads given `tenant=` look that up
-and treat another tenant's dead letter as missing. Each subscription's dead letters are also in
-`subdl:{sub}`, scored by expiry, so its health counts the live ones in O(log n).
+first. The event's deliveries record (`evd:{event}`) names it, so an event's page finds its
+dead letters in O(1). A dead letter belongs to its subscription's tenant: reads given
+`tenant=` look that up and treat another tenant's dead letter as missing. Each
+subscription's dead letters are also in `subdl:{sub}`, scored by expiry, so its health
+counts the live ones in O(log n).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import cast
 
 from redis.asyncio import Redis
@@ -91,6 +94,10 @@ class DeadLetterStore:
             by_subscription = self._keys.subscription_dead_letters(subscription_id)
             pipe.zadd(by_subscription, {dead_letter.id: failed_at + ttl_ms / 1000})
             pipe.expire(by_subscription, ttl_ms // 1000 + 1)
+            if event_ttl_ms > 0:  # the event's deliveries record (event_deliveries.py)
+                deliveries = self._keys.event_deliveries(event_id)
+                pipe.hset(deliveries, f"dl:{subscription_id}", dead_letter.id)
+                pipe.pexpire(deliveries, event_ttl_ms)
             await pipe.execute()
         await self.trim_expired()
         return dead_letter
@@ -157,6 +164,27 @@ class DeadLetterStore:
         if stored is None:
             raise NotFound(f"dead letter {dead_letter_id} not found")
         return _from_json(dead_letter_id, cast("str", stored))
+
+    async def requeue_with(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        subscription_id: str,
+        dead_letter_ids: Sequence[str],
+    ) -> None:
+        """Queue explicit deliveries (event id, subscription id) on the replay lane and remove
+        the subscription's dead letters `dead_letter_ids` (of those deliveries), in one
+        transaction: all or nothing, so a failed recover can be asked again (`recover`)."""
+        keys = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for event_id, sub_id in pairs:
+                fields = {"e": event_id, "s": sub_id, "x": "1"}
+                pipe.xadd(keys.replay_stream, fields)  # type: ignore[arg-type]
+            if dead_letter_ids:
+                pipe.delete(*(keys.dead_letter(i) for i in dead_letter_ids))
+                pipe.zrem(keys.dead_letters, *dead_letter_ids)
+                pipe.zrem(keys.subscription_dead_letters(subscription_id), *dead_letter_ids)
+            await pipe.execute()
 
     async def _owners(self, dead_letters: list[DeadLetter]) -> list[str | None]:
         """The tenant of each one's subscription ("" for the operator's, None if deleted)."""

@@ -1,4 +1,5 @@
-"""Stored events: each one string with a TTL, indexed for the feed (by seq) and replay (by time).
+"""Stored events: each one string with a TTL, indexed for the feed (by seq), replay (by time)
+and search (by documentId and phone number: store/search.py).
 
 An event is stored as `type LF source_id LF timestamp LF created_at_ms LF body` (the source
 line is `source_id SP tenant_id` for a tenant's source; ingest adds the tenant): one string
@@ -18,19 +19,27 @@ from relay.core.errors import NotFound
 from relay.core.models import Event, Listing
 from relay.store.keys import Keys
 from relay.store.pagination import encode_cursor, page_ids
+from relay.store.search import UNINDEX_LUA, EventQuery, EventSearch, index_event
 
-# Drops feed entries whose event hash expired; ids expire in seq order (TTL set at ingest).
-_TRIM_SCRIPT = """
+# Drops feed and search entries of expired events; ids expire in seq order (TTL set at
+# ingest). KEYS: feed, by time, numbers hash; ARGV: event key prefix, batch, number prefix.
+_TRIM_SCRIPT = (
+    """
+local numbers_key, number_prefix = KEYS[3], ARGV[3]
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 local removed = 0
 for _, id in ipairs(ids) do
   if redis.call('EXISTS', ARGV[1] .. id) == 1 then break end
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
+"""
+    + UNINDEX_LUA
+    + """
   removed = removed + 1
 end
 return removed
 """
+)
 
 
 def pack_event(event: Event) -> str:
@@ -61,6 +70,7 @@ class EventStore:
         self._redis = redis
         self._keys = keys
         self._trim = redis.register_script(_TRIM_SCRIPT)
+        self._search = EventSearch(redis=redis, keys=keys, get_many=self.get_many)
 
     async def add(self, events: Sequence[Event], *, retention_s: int) -> None:
         """Store events and queue each for delivery, in one transaction (no dedupe: ingest
@@ -72,6 +82,7 @@ class EventStore:
                 pipe.set(keys.event(event.id), pack_event(event), ex=retention_s)
                 pipe.zadd(keys.events, {event.id: seq})
                 pipe.zadd(keys.events_by_time, {event.id: event.timestamp})
+                index_event(pipe, keys, event, retention_s=retention_s)
                 pipe.xadd(keys.stream, {"e": event.id})
             await pipe.execute()
 
@@ -104,8 +115,15 @@ class EventStore:
         type: str | None = None,
         source_id: str | None = None,
         tenant: str | None = None,
+        query: EventQuery | None = None,
     ) -> Listing[Event]:
-        """Newest first, optionally filtered by type and source; only `tenant`'s when given."""
+        """Newest first, optionally filtered by type and source; only `tenant`'s when given.
+        A `query` with search filters reads the search indexes instead (store/search.py),
+        newest first by message time; its other fields override the keyword filters."""
+        if query is not None and query.is_search:
+            return await self._search.page(query, limit=limit, cursor=cursor)
+        if query is not None:
+            type, source_id, tenant = query.type, query.source_id, query.tenant
         found: list[Event] = []
         while True:
             ids, next_cursor = await page_ids(
@@ -134,10 +152,12 @@ class EventStore:
         return cast("list[str]", ids)
 
     async def trim_expired(self, *, batch: int = 200) -> int:
-        """Remove feed entries of expired events (oldest first); returns how many."""
+        """Remove feed and search index entries of expired events (oldest first); returns
+        how many events."""
+        keys = self._keys
         removed = await self._trim(
-            keys=[self._keys.events, self._keys.events_by_time],
-            args=[self._keys.event(""), batch],
+            keys=[keys.events, keys.events_by_time, keys.event_numbers],
+            args=[keys.event(""), batch, keys.number("")],
         )
         return int(removed)
 

@@ -4,7 +4,8 @@ in ONE Lua script, so Redis (and its append-only file) applies all of it or none
 For each message, in page order: HSETNX the documentId into the source's seen hash of the
 message's second (`keys.seen`, expiring after the dedupe TTL); only when it is new, store the
 event (`relay.store.events.pack_event`, expiring after the retention), index it in the
-feed (score from `keys.seq`) and by message time, and XADD it to the delivery stream. The
+feed (score from `keys.seq`), by message time, by documentId and by phone number (see
+store/search.py), and XADD it to the delivery stream. The
 source's `tenant_id`, if any, is added to the event's source line (see store/events.py). Then,
 if the source still has the version the poller read, set the cursor to max(old, new) and the
 poll bookkeeping (status ok, failures 0, last_polled_at, last_error).
@@ -36,26 +37,33 @@ from relay.core.events import event_from_message
 from relay.core.models import Message
 from relay.store.events import pack_event
 from relay.store.keys import Keys
+from relay.store.search import INDEX_LUA, numbers_json, numbers_of
 
 _LOCK_LOST = "RELAY_LOCK_LOST"  # the script's error reply starts with it
 CHUNK_MESSAGES = 500
 
-# KEYS: lock, source, seq, events, events_by_time, stream, then per message: seen, event.
+# KEYS: lock, source, seq, events, events_by_time, stream, event numbers, then per message:
+# seen, event, document, and one key per number (0-2).
 # ARGV: token, version, dedupe ttl s, retention s, cursor ('' for a chunk that is not the
 # page's last: messages only), now, note, note keep s, then per message: documentId,
-# event id, timestamp, stored event value.
-_INGEST_SCRIPT = """
+# event id, timestamp, stored event value, numbers JSON ('' for none), how many numbers.
+_INGEST_SCRIPT = (
+    """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('RELAY_LOCK_LOST source lock is not held by this poller')
 end
 local tenant = redis.call('HGET', KEYS[2], 'tenant_id')
 local new_ids = {}
 local duplicates = 0
-local key_index = 7
+local key_index = 8
 local arg = 9
+local ttl, numbers_key = ARGV[4], KEYS[7]
 while arg <= #ARGV do
-  local seen, event_key = KEYS[key_index], KEYS[key_index + 1]
+  local seen, event_key, doc_key = KEYS[key_index], KEYS[key_index + 1], KEYS[key_index + 2]
   local document_id, event_id, timestamp = ARGV[arg], ARGV[arg + 1], ARGV[arg + 2]
+  local numbers, number_count = ARGV[arg + 4], tonumber(ARGV[arg + 5])
+  local number_keys = {}
+  for j = 1, number_count do number_keys[j] = KEYS[key_index + 2 + j] end
   if redis.call('HSETNX', seen, document_id, '') == 1 then
     redis.call('EXPIRE', seen, ARGV[3])
     local value = ARGV[arg + 3]
@@ -63,16 +71,19 @@ while arg <= #ARGV do
       local second = string.find(value, '\\n', string.find(value, '\\n', 1, true) + 1, true)
       value = string.sub(value, 1, second - 1) .. ' ' .. tenant .. string.sub(value, second)
     end
-    redis.call('SET', event_key, value, 'EX', ARGV[4])
+    redis.call('SET', event_key, value, 'EX', ttl)
     redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[3]), event_id)
     redis.call('ZADD', KEYS[5], timestamp, event_id)
+"""
+    + INDEX_LUA
+    + """
     redis.call('XADD', KEYS[6], '*', 'e', event_id)
     new_ids[#new_ids + 1] = event_id
   else
     duplicates = duplicates + 1
   end
-  key_index = key_index + 2
-  arg = arg + 4
+  key_index = key_index + 3 + number_count
+  arg = arg + 6
 end
 if ARGV[5] == '' then
   return {duplicates, 1, unpack(new_ids)}
@@ -96,6 +107,7 @@ if is_current then
 end
 return {duplicates, is_current and 1 or 0, unpack(new_ids)}
 """
+)
 
 
 class SourceLockLost(RelayError):
@@ -185,6 +197,7 @@ class Ingest:
             keys.events,
             keys.events_by_time,
             keys.stream,
+            keys.event_numbers,
         ]
         args: list[str | int | float] = [
             token,
@@ -198,8 +211,21 @@ class Ingest:
         ]
         for message in messages:
             event = event_from_message(message, source_id=source_id, created_at_ms=created_at_ms)
-            script_keys += [keys.seen(source_id, message.timestamp), keys.event(event.id)]
-            args += [message.document_id, event.id, message.timestamp, pack_event(event)]
+            numbers = numbers_of(message.sender, message.recipient)
+            script_keys += [
+                keys.seen(source_id, message.timestamp),
+                keys.event(event.id),
+                keys.document(message.document_id),
+                *(keys.number(n) for n in numbers),
+            ]
+            args += [
+                message.document_id,
+                event.id,
+                message.timestamp,
+                pack_event(event),
+                numbers_json(numbers),
+                len(numbers),
+            ]
         try:
             return cast("list[int | str]", await self._script(keys=script_keys, args=args))
         except ResponseError as exc:

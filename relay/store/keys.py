@@ -12,6 +12,17 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}ev:{id}                     string: one event (type, source, ts, created ms, body; LF-joined)
   {p}evs                         zset: event ids by seq (the feed, newest first)
   {p}evs:ts                      zset: event ids by message timestamp (replay windows)
+  {p}evs:num                     hash: event id -> its numbers ("from LF recipient"), so the
+                                 trim of an expired event finds its `num:` entries (search.py)
+  {p}doc:{document_id}           string: ids of the events of that documentId (space-separated;
+                                 one unless two sources share it), TTL of the event
+  {p}num:{number}                zset: ids of events with that `from` or `recipient` (exactly as
+                                 the upstream sent it) by message timestamp; trimmed with evs
+  {p}evd:{event_id}              hash: the event's deliveries: subscription id -> its last
+                                 attempt ("count|attempt|status|at|outcome"), `dl:{sub}` -> its
+                                 dead letter id; TTL of the event (event_deliveries.py)
+  {p}eva:{event_id}              list: the event's attempts, all subscriptions, newest first,
+                                 capped; TTL of the event
   {p}stream                      stream: delivery hand-off (fields below), group "dispatch"
   {p}stream:replay               stream: the replay lane (replays, redeliveries, dead-letter
                                  retries), same fields and group, read after the live stream
@@ -97,6 +108,22 @@ class Keys:
     @property
     def events_by_time(self) -> str:
         return f"{self.prefix}evs:ts"
+
+    @property
+    def event_numbers(self) -> str:
+        return f"{self.prefix}evs:num"
+
+    def document(self, document_id: str) -> str:
+        return f"{self.prefix}doc:{document_id}"
+
+    def number(self, number: str) -> str:
+        return f"{self.prefix}num:{number}"
+
+    def event_deliveries(self, event_id: str) -> str:
+        return f"{self.prefix}evd:{event_id}"
+
+    def event_attempts(self, event_id: str) -> str:
+        return f"{self.prefix}eva:{event_id}"
 
     @property
     def stream(self) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 from starlette.requests import Request
 
@@ -31,6 +32,27 @@ def page_params(request: Request) -> tuple[int, str | None]:
     if cursor is not None and not CURSOR.search(cursor):
         raise InvalidInput("cursor is not one this API returned", field="cursor")
     return (DEFAULT_LIMIT if limit is None else limit), cursor
+
+
+def reject_unknown(request: Request, known: Iterable[str]) -> None:
+    """InvalidInput (422) for a query parameter the route does not take, or one given more
+    than once: a typo (`?documentId=`) must not silently widen a search to everything."""
+    allowed = set(known)
+    names = Counter(name for name, _ in request.query_params.multi_items())
+    for name, count in names.items():
+        if name not in allowed:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise InvalidInput(f"unknown query parameter {name!r} (this route takes: {takes})",
+                               field=name)  # fmt: skip
+        if count > 1:
+            raise InvalidInput(f"query parameter {name} is given more than once", field=name)
+
+
+def list_params(request: Request, *, filters: Sequence[str] = ()) -> tuple[int, str | None]:
+    """`page_params` of an API list route that takes `filters` besides `limit` and `cursor`;
+    any other parameter is 422 (`reject_unknown`)."""
+    reject_unknown(request, ("limit", "cursor", *filters))
+    return page_params(request)
 
 
 def query_choice(request: Request, name: str, choices: Sequence[str]) -> str | None:

@@ -152,7 +152,10 @@ def body_for(template: str, method: str, n: int, side: Side) -> dict[str, Any] |
         return {"name": "k", "scopes": ["events:read"]}
     if (template, method) == ("/v1/events/{event_id}/redeliver", "POST"):
         return {}
-    if (template, method) == ("/v1/subscriptions/{subscription_id}/replay", "POST"):
+    if template in (
+        "/v1/subscriptions/{subscription_id}/replay",
+        "/v1/subscriptions/{subscription_id}/recover",
+    ):
         return {"since": 0}
     if (template, method) == ("/v1/dead-letters/retry", "POST"):
         # the cell's own fresh side: retrying everything would empty the shared sides

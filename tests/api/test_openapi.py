@@ -254,10 +254,32 @@ async def test_scripted_walk_matches_the_schemas(
         last_error="HTTP 500", last_status_code=500, failed_at=1700000000,
     )  # fmt: skip
     dl = {"dead_letter_id": dead.id}
+    deliveries = await walk("GET", "/v1/events/{event_id}/deliveries", 200, ids=evt)
+    assert [row["state"] for row in deliveries.json()["data"]] == ["dead"]
+    await walk("GET", "/v1/events/{event_id}/deliveries", 422, ids=evt, params={"x": "1"})
+    await walk("GET", "/v1/events/{event_id}/attempts", 200, ids=evt)
+    await walk("GET", "/v1/events/{event_id}/attempts", 404, ids={"event_id": "evt_no"})
+    searched = await walk("GET", "/v1/events", 200, params={"document_id": "walk-1"})
+    assert [e["id"] for e in searched.json()["data"]] == [event.id]
+    await walk("GET", "/v1/events", 200, params={"phone": "61555879987", "since": 0})
+    await walk("GET", "/v1/events", 422, params={"documentId": "walk-1"})
+    await walk("GET", "/v1/events", 422, params={"until": "soon"})
+    await walk(
+        "GET", "/v1/subscriptions/{subscription_id}/attempts", 200, ids=sub,
+        params={"outcome": "failed", "event_id": event.id},
+    )  # fmt: skip
+    await walk(
+        "GET", "/v1/subscriptions/{subscription_id}/attempts", 422, ids=sub,
+        params={"outcome": "maybe"},
+    )  # fmt: skip
     await walk("GET", "/v1/dead-letters", 200)
     await walk("GET", "/v1/dead-letters/{dead_letter_id}", 200, ids=dl)
     await walk("POST", "/v1/dead-letters/{dead_letter_id}/retry", 202, ids=dl)
     await walk("POST", "/v1/dead-letters/{dead_letter_id}/retry", 404, ids=dl)
+    await walk(
+        "POST", "/v1/subscriptions/{subscription_id}/recover", 202, ids=sub, json={"since": 0}
+    )
+    await walk("POST", "/v1/subscriptions/{subscription_id}/recover", 422, ids=sub, json={})
     await store.dead_letters.add(
         event_id=event.id, subscription_id=sub["subscription_id"], attempts=4,
         last_error="HTTP 500", last_status_code=500, failed_at=1700000000,
