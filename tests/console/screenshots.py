@@ -52,7 +52,7 @@ async def _seed(settings: Settings, serve_app: Callable[..., str]) -> tuple[str,
     try:
         store = Store.create(client, settings)
         # First, so the dispatcher it runs finds no other subscription or event.
-        story = await tell_a_story(store, settings, serve_app, when=int(time.time()) - 30)
+        story = await tell_a_story(store, settings, serve_app, when=int(time.time()) - 600)
         for sub, url in zip((story.delivered, story.retrying, story.dead), STORY_URLS, strict=True):
             await store.subscriptions.update(sub.id, url=url)
         now = time.time()  # the subscriptions below postdate the story's messages
