@@ -17,11 +17,15 @@ from starlette.responses import Response
 from relay.admin import deliveries, events, subscriptions, validation
 from relay.console.message_view import epoch_of, form_time, message_of, state_counts
 from relay.console.pages import Page, list_context, page, redirect
+from relay.core.errors import NotFound
 from relay.core.models import EVENT_TYPES
 from relay.web.query import page_params, query_choice
 
 SUBSCRIPTION_CHOICES = 100
-SEARCH_FIELDS = ("phone", "document_id", "type", "source_id", "since", "until")
+GONE = (
+    "Event {event_id} not found. Events are kept for RELAY_EVENT_RETENTION seconds, and "
+    "test pings are never stored."
+)
 
 
 def _searched(request: Request, name: str, *, max_length: int) -> str:
@@ -53,12 +57,13 @@ async def list_events(current: Page) -> Response:
         since=since,
         until=until,
     )
-    states = await asyncio.gather(
-        *(events.event_deliveries(ctx, event.id) for event in found.items)
-    )
+    # One after another: gathered, the reads queue on the connection pool and take longer.
     rows = [
-        (message_of(event), state_counts(d.state for d in delivered))
-        for event, delivered in zip(found.items, states, strict=True)
+        (
+            message_of(event),
+            state_counts(d.state for d in await events.event_deliveries(ctx, event.id)),
+        )
+        for event in found.items
     ]
     search = {
         "phone": phone,
@@ -88,22 +93,24 @@ async def show_event(current: Page) -> Response:
     """One event: its message, its delivery to each subscription, and every attempt."""
     ctx = current.ctx
     event_id = current.request.path_params["event_id"]
-    event = await events.get_event(ctx, event_id)
+    try:
+        event = await events.get_event(ctx, event_id)
+    except NotFound:
+        return current.error(404, GONE.format(event_id=event_id[:100]))
     delivered, attempts, choices = await asyncio.gather(
         events.event_deliveries(ctx, event_id),
         events.event_attempts(ctx, event_id),
         subscriptions.list_subscriptions(ctx, limit=SUBSCRIPTION_CHOICES, cursor=None),
     )
-    known = {sub.id: sub for sub in choices.items}
+    routed = await subscriptions.subscriptions_by_id(ctx, [d.subscription_id for d in delivered])
     return current.render(
         "event.html",
         message=message_of(event),
         deliveries=delivered,
         counts=state_counts(d.state for d in delivered),
         attempts=attempts,
-        urls={d.subscription_id: d.url for d in delivered}
-        | {sub_id: sub.url for sub_id, sub in known.items()},
-        enabled={sub_id for sub_id, sub in known.items() if sub.enabled},
+        urls={d.subscription_id: d.url for d in delivered},
+        enabled={sub.id for sub in routed if sub.enabled},
         subscriptions=[sub for sub in choices.items if sub.enabled],
     )
 

@@ -71,10 +71,16 @@ async def test_messages_are_found_by_document_id_phone_and_time(
     assert story.event.id in second and story.other.id not in second
 
 
-async def test_a_bad_search_time_is_an_error_page(console: Console) -> None:
+async def test_a_bad_search_time_and_a_missing_event_are_error_pages(console: Console) -> None:
     response = await console.get("/ui/events?since=yesterday")
     assert response.status_code == 422
     assert "since must be a date and time like 2026-12-03T08:30 (UTC)" in response.text
+    too_long = await console.get("/ui/events?phone=" + "6" * 65)
+    assert too_long.status_code == 422 and "phone must be 1 to 64 characters" in too_long.text
+    missing = await console.get("/ui/events/evt_<b>gone")  # a ping's, or an expired one
+    assert missing.status_code == 404
+    assert "Event evt_&lt;b&gt;gone not found" in missing.text
+    assert "test pings are never stored" in missing.text
 
 
 async def test_the_event_page_shows_each_delivery_state_and_every_attempt(
