@@ -17,7 +17,7 @@ from relay.core.events import event_from_message
 from relay.settings import Settings
 from relay.store import Store
 from tests.api.conftest import AUTH
-from tests.console.conftest import Console
+from tests.console.conftest import Console, csrf_of, log_in
 from tests.console.message_seed import ORDER_TEXT, sms, tell_a_story
 from tests.console.test_portal import TENANT_SCOPES, _portal
 from workers.dispatcher import open_dispatcher
@@ -172,3 +172,36 @@ async def test_a_tenant_key_sees_only_its_own_messages(
     assert "globex secret offer" not in theirs.text and "61422222222" not in theirs.text
     stolen = await portal.post(f"/ui/events/{events['globex'].id}/redeliver")
     assert stolen.status_code == 404
+
+
+async def test_a_key_without_deliveries_write_sees_no_redeliver_button(
+    browser: httpx.AsyncClient, store: Store, api_settings: Settings
+) -> None:
+    browser.headers.update(AUTH)
+    tenant_id = (await browser.post("/v1/tenants", json={"name": "acme"})).json()["id"]
+    sub = (
+        await browser.post(
+            "/v1/subscriptions", json={"url": "http://127.0.0.1:9/acme", "tenant_id": tenant_id}
+        )
+    ).json()
+    message = sms("acme-doc", "hello", sender="61411111111", recipient="6148", timestamp=1)
+    event = event_from_message(message, source_id="src_acme", created_at_ms=int(time.time() * 1000))
+    await store.events.add([replace(event, tenant_id=tenant_id)], retention_s=3600)
+    body = {"name": "reader", "scopes": ["events:read"], "tenant_id": tenant_id}
+    key = (await browser.post("/v1/keys", json=body)).json()["key"]
+    del browser.headers["Authorization"]
+    reader = await _portal_reader(browser, key)
+
+    page = (await reader.get(f"/ui/events/{event.id}")).text
+    assert sub["id"] in page and "hello" in page  # its delivery row is there
+    assert "Redeliver" not in page and "/redeliver" not in page
+    refused = await reader.post(f"/ui/events/{event.id}/redeliver")
+    assert refused.status_code == 403
+
+
+async def _portal_reader(browser: httpx.AsyncClient, key: str) -> Console:
+    """A session of a key that may read events only (it lands on the events page)."""
+    assert (await log_in(browser, key)).status_code == 303
+    landing = await browser.get("/ui/events")
+    assert landing.status_code == 200
+    return Console(browser, csrf_of(landing.text))
