@@ -4,8 +4,10 @@
 two short codes go through the real ingest script (`Ingest.record_page`, pages of 500),
 then one delivered attempt each is recorded for one subscription (`AttemptLog.record_many`,
 batches of 100, as the dispatcher does). Prints `used_memory` per message and `MEMORY
-USAGE` per message by key family. It uses only APIs that predate the search indexes, so the
-same script run against an older checkout (`PYTHONPATH=/path/to/old`) gives the "before".
+USAGE` per message by key family, and the wall time per message of ingest and of recording
+(client and server together, loopback: a rough figure on a shared machine). It uses only
+APIs that predate the search indexes, so the same script run against an older checkout
+(`PYTHONPATH=/path/to/old`) gives the "before".
 Needs REDIS_URL; only its own random prefix is written, and deleted at the end.
 """
 
@@ -16,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import time
 import uuid
 from collections import Counter
 
@@ -78,12 +81,15 @@ async def measure(redis_url: str, n: int) -> dict[str, object]:
         await client.set(keys.source_lock(source.id), "bench")
         ingest = Ingest(redis=client, keys=keys, dedupe_ttl_s=86400, event_retention_s=86400)
         log = AttemptLog(redis=client, keys=keys, kept=1000)
+        ingest_s = record_s = 0.0
         for start in range(0, n, PAGE):
             messages = [_message(i) for i in range(start, min(n, start + PAGE))]
+            started = time.perf_counter()
             result = await ingest.record_page(
                 source_id=source.id, token="bench", version=0, messages=messages,
                 cursor=messages[-1].timestamp, now=2.0,
             )  # fmt: skip
+            ingest_s += time.perf_counter() - started
             attempts = [
                 Attempt(
                     id=new_id("att"),
@@ -98,8 +104,10 @@ async def measure(redis_url: str, n: int) -> dict[str, object]:
                 )
                 for i, event_id in enumerate(result.new_event_ids)
             ]
+            started = time.perf_counter()
             for batch in range(0, len(attempts), 100):
                 await log.record_many(attempts[batch : batch + 100])
+            record_s += time.perf_counter() - started
         after = int((await client.info("memory"))["used_memory"])
         families = await _census(client, prefix)
         server = await client.info("server")
@@ -108,6 +116,8 @@ async def measure(redis_url: str, n: int) -> dict[str, object]:
             "used_memory_per_message": round((after - before) / n),
             "memory_usage_per_message": round(sum(families.values()) / n),
             "by_family": {f: round(size / n) for f, size in families.most_common()},
+            "ingest_us_per_message": round(ingest_s / n * 1e6, 1),
+            "record_us_per_attempt": round(record_s / n * 1e6, 1),
             "event_json_bytes": len(
                 event_from_message(_message(0), source_id=source.id, created_at_ms=0).body
             ),

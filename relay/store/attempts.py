@@ -36,22 +36,30 @@ local count = tonumber(ARGV[3])
 local event_kept = tonumber(ARGV[4])
 local first = redis.call('INCRBY', KEYS[1], count) - count
 local touched = {}
+local is_live = {}  -- per subscription, asked once per batch
 for i = 1, count do
   local k, a = 2 + (i - 1) * 5, 4 + (i - 1) * 4
   local sub_id = ARGV[a + 1]
-  if redis.call('EXISTS', KEYS[k + 2]) == 1 or not redis.call('ZSCORE', KEYS[2], sub_id) then
+  if is_live[sub_id] == nil then
+    is_live[sub_id] = redis.call('EXISTS', KEYS[k + 2]) == 1
+      or not redis.call('ZSCORE', KEYS[2], sub_id)
+  end
+  if is_live[sub_id] then
     redis.call('ZADD', KEYS[k + 1], first + i, ARGV[a + 2])
     touched[KEYS[k + 1]] = true
     local ttl = redis.call('PTTL', KEYS[k + 3])
-    if ttl > 0 then
+    if ttl > 0 then  -- a TTL is set once per key (and field): the event's never changes
       local deliveries, attempts = KEYS[k + 4], KEYS[k + 5]
       local old = redis.call('HGET', deliveries, sub_id)
       local made = old and tonumber(string.match(old, '^%d+')) or 0
       redis.call('HSET', deliveries, sub_id, (made + 1) .. '|' .. ARGV[a + 4])
-      redis.call('PEXPIRE', deliveries, ttl)
-      redis.call('LPUSH', attempts, ARGV[a + 3])
-      redis.call('LTRIM', attempts, 0, event_kept - 1)
-      redis.call('PEXPIRE', attempts, ttl)
+      if not old then redis.call('PEXPIRE', deliveries, ttl) end
+      local length = redis.call('LPUSH', attempts, ARGV[a + 3])
+      if length == 1 then
+        redis.call('PEXPIRE', attempts, ttl)
+      elseif length > event_kept then
+        redis.call('LTRIM', attempts, 0, event_kept - 1)
+      end
     end
   end
 end

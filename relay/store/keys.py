@@ -17,7 +17,7 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}doc:{document_id}           string: ids of the events of that documentId (space-separated;
                                  one unless two sources share it), TTL of the event
   {p}num:{number}                zset: ids of events with that `from` or `recipient` (exactly as
-                                 the upstream sent it) by message timestamp; TTL of the newest
+                                 the upstream sent it) by message timestamp; trimmed with evs
   {p}evd:{event_id}              hash: the event's deliveries: subscription id -> its last
                                  attempt ("count|attempt|status|at|outcome"), `dl:{sub}` -> its
                                  dead letter id; TTL of the event (event_deliveries.py)

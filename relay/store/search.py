@@ -5,9 +5,11 @@ and gone with it:
   doc:{documentId}  string, the event id(s): a lookup is one GET. Its TTL is the event's.
   num:{number}      zset of event ids by message timestamp, one per number that is an event's
                     `from` or `recipient`, exactly as the upstream sent it (no normalisation:
-                    "+61400..." and "61400..." are different numbers). Its TTL is the newest
-                    event's; entries of expired events are removed by the feed's trim, which
-                    finds an event's numbers in `evs:num` (the event itself is gone by then).
+                    "+61400..." and "61400..." are different numbers). Like the feed, no TTL:
+                    entries of expired events are removed by the feed's trim, which finds an
+                    event's numbers in `evs:num` (the event itself is gone by then), and a
+                    zset left empty is gone with its last entry. Refreshing a TTL per message
+                    cost Redis time on the ingest path for no bound the trim does not give.
   evs:ts            the replay window index (events.py), for `since`/`until` alone.
 
 A query reads the narrowest index that applies (document > the smallest number zset >
@@ -39,11 +41,11 @@ _CHUNK = 200
 # Lua fragment for the ingest script (store/ingest.py); expects `event_id`, `timestamp`,
 # `ttl`, `doc_key`, `numbers_key`, `numbers` (JSON or ''), and `number_keys` (a table).
 INDEX_LUA = """
-local doc_ids = redis.call('GET', doc_key)
-redis.call('SET', doc_key, doc_ids and (doc_ids .. ' ' .. event_id) or event_id, 'EX', ttl)
+if not redis.call('SET', doc_key, event_id, 'NX', 'EX', ttl) then
+  redis.call('SET', doc_key, redis.call('GET', doc_key) .. ' ' .. event_id, 'EX', ttl)
+end
 for _, number_key in ipairs(number_keys) do
   redis.call('ZADD', number_key, timestamp, event_id)
-  redis.call('EXPIRE', number_key, ttl)
 end
 if numbers ~= '' then redis.call('HSET', numbers_key, event_id, numbers) end
 """
@@ -95,7 +97,6 @@ def index_event(pipe: Pipeline, keys: Keys, event: Event, *, retention_s: int) -
     numbers = numbers_of(_text(data, "from"), _text(data, "recipient"))
     for number in numbers:
         pipe.zadd(keys.number(number), {event.id: event.timestamp})
-        pipe.expire(keys.number(number), retention_s)
     if numbers:
         pipe.hset(keys.event_numbers, event.id, numbers_json(numbers))
 

@@ -6,12 +6,14 @@ import pytest
 import redis.asyncio
 
 from relay.core.events import event_from_message
-from relay.core.models import Message
+from relay.core.models import Attempt, Message
+from relay.store.attempts import AttemptLog
 from relay.store.events import EventStore
 from relay.store.ingest import Ingest
 from relay.store.keys import Keys
 from relay.store.search import SCAN_BUDGET, EventQuery
 from relay.store.sources import SourceStore
+from tests.support import wait_until
 
 NOW = 1_700_000_000.0
 TOKEN = "poller_a"
@@ -125,7 +127,7 @@ async def test_index_entries_go_when_their_event_expires(
 ) -> None:
     store, ids = ingested
     assert await aredis.ttl(keys.document("doc0000")) > 0
-    assert 0 < await aredis.ttl(keys.number("+61400000001")) <= 900
+    assert await aredis.zcard(keys.number("+61400000001")) == 4  # trimmed with the feed
     for event_id in ids[:3]:  # what the TTL does to the oldest events
         await aredis.delete(keys.event(event_id))
     await aredis.delete(keys.document("doc0000"), keys.document("doc0001"))
@@ -135,3 +137,43 @@ async def test_index_entries_go_when_their_event_expires(
     assert await aredis.zrange(keys.number("61500"), 0, -1) == [ids[3]]
     assert sorted(await aredis.hkeys(keys.event_numbers)) == sorted(ids[3:])
     assert await _ids(store, phone="+61400000001") == [ids[5], ids[4]]
+
+
+async def test_with_real_ttls_every_index_and_record_of_an_event_goes_with_it(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    """No simulated expiry: a 1 s retention, the attempt record written, then Redis expires
+    the event and its own keys, and the trim takes the rest."""
+    sources = SourceStore(redis=aredis, keys=keys)
+    source = await sources.create(
+        username="u@r", password="pw", base_url="http://x", poll_interval_s=1, start_from=0,
+        now=NOW,
+    )  # fmt: skip
+    await aredis.set(keys.source_lock(source.id), TOKEN)
+    ingest = Ingest(redis=aredis, keys=keys, dedupe_ttl_s=600, event_retention_s=1)
+    sms = _sms(1, sender="61400000009", recipient="61500", timestamp=1000)
+    result = await ingest.record_page(
+        source_id=source.id, token=TOKEN, version=0, messages=[sms], cursor=1000, now=NOW
+    )
+    (event_id,) = result.new_event_ids
+    attempt = Attempt(
+        id="att_1", event_id=event_id, subscription_id="sub_a", attempt=1, at=NOW,
+        status_code=200, error=None, response_body="", duration_ms=1,
+    )  # fmt: skip
+    await AttemptLog(redis=aredis, keys=keys, kept=10).record_many([attempt])
+    own_keys = [
+        keys.event(event_id), keys.document(sms.document_id), keys.event_deliveries(event_id),
+        keys.event_attempts(event_id),
+    ]  # fmt: skip
+    assert await aredis.exists(*own_keys) == 4
+    store = EventStore(redis=aredis, keys=keys)
+
+    async def expired() -> bool:
+        return await aredis.exists(*own_keys) == 0
+
+    await wait_until(expired, timeout_s=10, what="Redis to expire the event and its keys")
+    assert await store.trim_expired() == 1
+    assert await aredis.exists(keys.number("61400000009"), keys.number("61500")) == 0
+    assert await aredis.hexists(keys.event_numbers, event_id) == 0
+    assert await aredis.zscore(keys.events_by_time, event_id) is None
+    assert await _ids(store, phone="61500") == []
