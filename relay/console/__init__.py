@@ -2,8 +2,9 @@
 REST API, behind a login with an admin token (session cookie, CSRF token on every form).
 
 Modules: `session` (cookie, Origin, CSRF), `pages` (the login guard), `login`, one module
-per area (`overview`, `sources`, `subscriptions`, `secret_pages`, `feeds`), `forms`,
-`rendering` and `chart`. Templates and static files ship inside this package.
+per area (`overview`, `sources`, `subscriptions`, `secret_pages`, `messages` (events, with
+`message_view`), `feeds` (dead letters)), `forms`, `rendering` and
+`chart`. Templates and static files ship inside this package.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from relay.console import feeds, keys, login, overview, secret_pages, sources, subscriptions
+from relay.console import (
+    feeds,
+    keys,
+    login,
+    messages,
+    overview,
+    secret_pages,
+    sources,
+    subscriptions,
+)
 from relay.console.pages import ANYONE, scoped
 from relay.core.access import (
     DELIVERIES_WRITE,
@@ -91,8 +101,9 @@ def console_routes() -> list[BaseRoute]:
             f"{sub}/secret/rotate", post=scoped(SUBSCRIPTIONS_WRITE, secret_pages.rotate_secret)
         ),
         resource(f"{sub}/test", post=scoped(DELIVERIES_WRITE, secret_pages.send_test_ping)),
-        resource("/events", get=scoped(EVENTS_READ, feeds.list_events)),
-        resource("/events/{event_id}/redeliver", post=scoped(DELIVERIES_WRITE, feeds.redeliver)),
+        resource("/events", get=scoped(EVENTS_READ, messages.list_events)),
+        resource("/events/{event_id}", get=scoped(EVENTS_READ, messages.show_event)),
+        resource("/events/{event_id}/redeliver", post=scoped(DELIVERIES_WRITE, messages.redeliver)),
         resource("/dead-letters", get=scoped(EVENTS_READ, feeds.list_dead_letters)),
         resource(
             "/dead-letters/retry-all", post=scoped(DELIVERIES_WRITE, feeds.retry_all_dead_letters)

@@ -1,8 +1,10 @@
 """Screenshots of every console page for the README: `python -m tests.console.screenshots`.
 
 Serves the real app on loopback over a private key prefix of the Redis at `--redis-url`
-(deleted afterwards), seeds sources and subscriptions (one of each failing), events, attempts
-and a dead letter, and saves desktop and 375 px phone PNGs under docs/screenshots/.
+(deleted afterwards), seeds sources and subscriptions (one of each failing), events, attempts,
+dead letters and a message delivered, retrying and dead (through the real dispatcher and
+retry worker, to receivers on loopback), and saves desktop and 375 px phone PNGs under
+docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -27,18 +30,32 @@ from relay.store.connection import async_redis
 from tests.api.conftest import message
 from tests.console.chromium import chromium_path, missing_reason
 from tests.console.health_seed import make_failing, make_failing_source
+from tests.console.message_seed import tell_a_story
 from tests.support import serve
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TOKEN = "screenshot-token"
 
 
-async def _seed(settings: Settings) -> str:
-    """Demo data; returns the id of the subscription whose attempt log is shown."""
+# The story's subscriptions get these URLs once delivered (their receivers are on loopback).
+STORY_URLS = (
+    "https://support.example.com/hooks/sms",
+    "https://bots.example.com/orders-bot",
+    "https://archive.example.org/legacy/inbox",
+)
+
+
+async def _seed(settings: Settings, serve_app: Callable[..., str]) -> tuple[str, str]:
+    """Demo data; the ids of the subscription whose attempt log is shown and of the event
+    whose page is."""
     client = async_redis(settings.require_redis_url())
     try:
         store = Store.create(client, settings)
-        now = time.time()
+        # First, so the dispatcher it runs finds no other subscription or event.
+        story = await tell_a_story(store, settings, serve_app, when=int(time.time()) - 600)
+        for sub, url in zip((story.delivered, story.retrying, story.dead), STORY_URLS, strict=True):
+            await store.subscriptions.update(sub.id, url=url)
+        now = time.time()  # the subscriptions below postdate the story's messages
         source = await store.sources.create(
             username="acme@reseller",
             password="never-shown",
@@ -73,7 +90,7 @@ async def _seed(settings: Settings) -> str:
             )
             for n in range(6)
         ]
-        await store.events.add(events, retention_s=3600)
+        await store.events.add(events[::-1], retention_s=3600)  # the newest recorded last
         attempts = []
         for minute in range(60):
             for k in range((minute * 7) % 5 + 1):
@@ -102,12 +119,12 @@ async def _seed(settings: Settings) -> str:
             now=now,
         )
         await make_failing_source(store, source)
-        return orders.id
+        return orders.id, story.event.id
     finally:
         await client.aclose()
 
 
-def _shoot(base_url: str, subscription_id: str) -> list[Path]:
+def _shoot(base_url: str, subscription_id: str, event_id: str) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     pages = {
@@ -117,6 +134,7 @@ def _shoot(base_url: str, subscription_id: str) -> list[Path]:
         "subscription": f"/ui/subscriptions/{subscription_id}",
         "attempts": f"/ui/subscriptions/{subscription_id}/attempts?limit=8",
         "events": "/ui/events",
+        "event": f"/ui/events/{event_id}",
         "dead-letters": "/ui/dead-letters",
     }
     saved = []
@@ -158,13 +176,15 @@ def main() -> None:
             "RELAY_KEY_PREFIX": prefix,
             "RELAY_ADMIN_TOKEN": TOKEN,
             "RELAY_ALLOW_PRIVATE_TARGETS": "true",
+            "RELAY_RETRY_SCHEDULE": "0.2,0.2,0.2",  # the story's dead delivery, in a second
         }
     )
     OUT.mkdir(parents=True, exist_ok=True)
     try:
-        subscription_id = asyncio.run(_seed(settings))
+        with contextlib.ExitStack() as receivers:
+            seeded = asyncio.run(_seed(settings, lambda app: receivers.enter_context(serve(app))))
         with serve(create_app(settings)) as base_url:
-            for path in _shoot(base_url, subscription_id):
+            for path in _shoot(base_url, *seeded):
                 print(path.relative_to(OUT.parents[1]))
     finally:
         with contextlib.closing(redis.Redis.from_url(args.redis_url)) as client:

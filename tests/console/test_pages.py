@@ -70,7 +70,12 @@ async def test_every_page_renders_with_data_in_it(
         last_status_code=500,
         failed_at=time.time(),
     )
-    filtered = ("/ui/events?type=message.sent", "/ui/events?source_id=src_test&limit=1")
+    filtered = (
+        "/ui/events?type=message.sent",
+        "/ui/events?source_id=src_test&limit=1",
+        "/ui/events?phone=61555879987&document_id=doc-1&since=2013-04-22T09:00",
+        f"/ui/events/{events[0].id}",
+    )
     for path in (*_every_page(source_id, sub_id), *filtered):
         response = await console.get(path)
         assert response.status_code == 200, path
@@ -284,7 +289,7 @@ async def test_redeliver_queues_the_event_and_a_disabled_target_is_a_conflict_pa
     before = await store.redis.xlen(store.keys.replay_stream)
     response = await console.post(f"/ui/events/{event.id}/redeliver", {"subscription_id": ""})
     assert response.status_code == 303
-    assert response.headers["location"] == "/ui/events?done=redelivered&n=1"
+    assert response.headers["location"] == f"/ui/events/{event.id}?done=redelivered&n=1"
     assert await store.redis.xlen(store.keys.replay_stream) == before + 1
     await store.subscriptions.update(sub_id, enabled=False)
     conflict = await console.post(f"/ui/events/{event.id}/redeliver", {"subscription_id": sub_id})
