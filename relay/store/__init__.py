@@ -17,6 +17,7 @@ from relay.store.events import EventStore
 from relay.store.health import HealthStore
 from relay.store.idempotency import IdempotencyStore
 from relay.store.keys import Keys
+from relay.store.limits import DeliveryLimiter
 from relay.store.operator_events import OperatorEvents
 from relay.store.retry_queue import RetryStates
 from relay.store.sources import SourceStore
@@ -46,6 +47,7 @@ class Store:
     auth_failures: AuthFailures
     health: HealthStore
     operator_events: OperatorEvents
+    limits: DeliveryLimiter
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -75,4 +77,5 @@ class Store:
                 retention_s=settings.event_retention_s,
                 is_enabled=settings.operator_webhook_url is not None,
             ),
+            limits=DeliveryLimiter(redis=redis, keys=keys),
         )
