@@ -242,6 +242,7 @@ async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
     await ctx.store.health.forget(subscription_id)
     await drop_subscription_retries(ctx.store.redis, ctx.store.keys, subscription_id)
+    await ctx.store.limits.forget(subscription_id)
     await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 
