@@ -17,8 +17,10 @@ batch), and an entry is ACKed only when all of its deliveries are settled. Each 
 beats every second (store/heartbeats.py, `Liveness`); the entries of one silent for
 DEAD_AFTER_S are taken over by a live one within seconds. Entries of a consumer that never
 beat, or of a live one that holds them too long, are reclaimed (XAUTOCLAIM) once idle longer
-than 2 x the delivery timeout + 30 s. A dispatcher whose loop stalls past DEAD_AFTER_S may
-see its entries delivered again by a peer: at least once, with the same webhook-id.
+than 2 x the longest delivery timeout (global or a subscription's) + 30 s; a live one re-takes
+within seconds its own entries it does not know it holds (a read whose reply was lost). A
+dispatcher whose loop stalls past DEAD_AFTER_S may see its entries delivered again by a peer:
+at least once, with the same webhook-id.
 
 MAX_IN_FLIGHT bounds sockets and memory rather than setting the throughput: on loopback the
 receiver and the client set the ceiling (BENCHMARKS.md, "In-flight window"), and by Little's
@@ -219,6 +221,14 @@ class Dispatcher:
 
     async def _reclaim(self) -> None:
         claimed = await self._take_over_dead()
+        # Entries read by a reply this dispatcher never got: the idle-time reclaim below
+        # would leave them for minutes (it must outwait the longest delivery).
+        claimed += await self._store.stream.claim_orphans(
+            self._consumer,
+            known=self._tracked,
+            min_idle_ms=TAKEOVER_MIN_IDLE_MS,
+            count=self._read_count(),
+        )
         claimed += await self._store.stream.claim_stale(
             consumer=self._consumer, min_idle_ms=self._reclaim_ms, count=self._read_count()
         )
