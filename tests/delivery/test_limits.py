@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import pytest
 import redis.asyncio
@@ -22,9 +23,11 @@ from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import sync_redis
+from relay.store.retry_queue import RetryRequest
 from tests.delivery.test_dispatcher import add_events, attempts_of, retries_until
 from tests.support import Receiver
 from workers.dispatcher import open_dispatcher, run_dispatcher
+from workers.retry_worker import run_retry_worker
 
 
 @pytest.fixture
@@ -211,3 +214,41 @@ async def test_an_unthrottled_subscription_is_not_delayed_by_a_throttled_backlog
     )
     assert sorted(set(throttled.ids)) == sorted(e.id for e in events)
     assert (await store.dead_letters.page(limit=10, cursor=None)).items == ()
+
+
+async def test_a_retry_refused_a_lease_is_deferred_not_attempted(
+    settings: Settings,
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    serve_app: Callable[..., str],
+) -> None:
+    receiver = Timing()
+    subscription = await limited(store, serve_app(receiver.app()), concurrency=1)
+    (event,) = await add_events(store, 1)
+    held = await store.limits.acquire(  # another process's delivery, in flight for a minute
+        subscription.id, rate_limit_per_s=None, concurrency=1, lease_s=60, max_wait_s=0
+    )
+    assert held.admitted
+    client = sync_redis(settings.require_redis_url())
+    try:
+        retries = retry_queue_for(settings, client)
+        retries.schedule([RetryRequest(event.id, subscription.id, 2, 0.0)])
+        await asyncio.to_thread(run_retry_worker, settings, burst=True)
+        scheduled = cast("list[str]", await aredis.zrange(store.keys.rq_scheduled, 0, -1))
+    finally:
+        client.close()
+
+    assert receiver.ids == [] and await attempts_of(store, subscription.id) == []
+    assert await store.retry_states.retry_progress(event.id, subscription.id) == 1  # unchanged
+    (deferred,) = scheduled  # the same attempt again, as a job of its own
+    assert deferred.startswith(f"{retries.job_id(event.id, subscription.id, 2)}w")
+
+    await store.limits.release(subscription.id, held.lease)
+    client = sync_redis(settings.require_redis_url())
+    try:
+        retry_queue_for(settings, client).expedite(subscription.id)
+    finally:
+        client.close()
+    await retries_until(settings, lambda: receiver.ids == [event.id], what="the retry sent")
+    (attempt,) = await attempts_of(store, subscription.id)
+    assert (attempt.attempt, attempt.is_delivered) == (2, True)
