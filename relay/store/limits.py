@@ -58,7 +58,9 @@ if interval > 0 then
 end
 if concurrency > 0 then
   redis.call('ZADD', KEYS[2], string.format('%.0f', now + wait + lease), ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], math.ceil((wait + lease) / 1000) + 1000)
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')  -- the longest lease
+  local until_ms = math.ceil(tonumber(last[2]) / 1000) + 1000
+  redis.call('PEXPIREAT', KEYS[2], string.format('%.0f', until_ms))
 end
 return {1, '', string.format('%.0f', wait), 0}
 """

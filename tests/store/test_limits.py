@@ -130,3 +130,16 @@ async def test_a_killed_holders_lease_expires(
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+async def test_a_shorter_lease_never_cuts_a_longer_ones_expiry(
+    limiter: DeliveryLimiter, aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    long = await limiter.acquire(
+        "sub_a", rate_limit_per_s=None, concurrency=2, lease_s=60, max_wait_s=0
+    )
+    short = await limiter.acquire(
+        "sub_a", rate_limit_per_s=None, concurrency=2, lease_s=1, max_wait_s=0
+    )
+    assert long.admitted and short.admitted
+    assert int(await aredis.pttl(keys.limit_leases("sub_a"))) > 59_000
