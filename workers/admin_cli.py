@@ -235,6 +235,13 @@ def _subscriptions_add(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
         body["headers"] = dict(args.header)
     if args.payload_format is not None:
         body["payload_format"] = args.payload_format
+    for name, value in (
+        ("rate_limit_per_s", args.rate_limit),
+        ("concurrency", args.concurrency),
+        ("timeout_s", args.timeout),
+    ):
+        if value is not None:
+            body[name] = value
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
     created = api.call("POST", "/v1/subscriptions", body=body, headers=headers)
     text = fields(created, ["id", "url", "enabled", "event_types", "payload_format"])
@@ -455,6 +462,13 @@ def add_admin_commands(commands: Any) -> None:
         "--header", action="append", type=header_pair, metavar="NAME:VALUE", help="custom header"
     )
     add.add_argument("--payload-format", choices=("standard", "flat"))
+    add.add_argument(
+        "--rate-limit", type=float, metavar="PER_S", help="most deliveries started per second"
+    )
+    add.add_argument("--concurrency", type=int, help="most deliveries in flight at once")
+    add.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds per POST (default: the relay's)"
+    )
     add.add_argument("--disabled", action="store_true", help="create it disabled")
     add.add_argument("--idempotency-key", help="a retry with the same key creates nothing")
     _paged(leaf(subs, "list", "list subscriptions", _subscriptions_list))

@@ -7,6 +7,7 @@ from typing import Any
 
 from relay.admin import audit, tenants, validation
 from relay.admin.context import AdminContext
+from relay.core import limits
 from relay.core.errors import InvalidInput, NotFound, UnsafeTarget
 from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD, Listing, Subscription
 from relay.core.sms_match import SmsMatch
@@ -22,6 +23,9 @@ FIELDS = (
     "enabled",
     "payload_format",
     "match",
+    "rate_limit_per_s",
+    "timeout_s",
+    "concurrency",
 )
 CREATE_FIELDS = (*FIELDS, "tenant_id")
 MAX_DESCRIPTION = 500
@@ -110,6 +114,33 @@ def _match(value: Any) -> SmsMatch | None:
     return SmsMatch(recipients=lists["recipients"], senders=lists["senders"], keywords=keywords)
 
 
+def _rate_limit(value: Any) -> float | None:
+    if value is None:
+        return None
+    return validation.number(
+        value,
+        "rate_limit_per_s",
+        low=limits.MIN_RATE_LIMIT_PER_S,
+        high=limits.MAX_RATE_LIMIT_PER_S,
+    )
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    return validation.number(
+        value, "timeout_s", low=limits.MIN_TIMEOUT_S, high=limits.MAX_TIMEOUT_S
+    )
+
+
+def _concurrency(value: Any) -> int | None:
+    if value is None:
+        return None
+    return validation.integer(
+        value, "concurrency", low=limits.MIN_CONCURRENCY, high=limits.MAX_CONCURRENCY
+    )
+
+
 def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
     """The given fields (API names), validated, as SubscriptionStore keyword arguments."""
     parsers: dict[str, Callable[[Any], Any]] = {
@@ -121,6 +152,9 @@ def parse_fields(ctx: AdminContext, data: dict[str, Any]) -> dict[str, Any]:
         "enabled": lambda v: validation.boolean(v, "enabled"),
         "payload_format": _payload_format,
         "match": _match,
+        "rate_limit_per_s": _rate_limit,
+        "timeout_s": _timeout,
+        "concurrency": _concurrency,
     }
     return {name: parsers[name](data[name]) for name in FIELDS if name in data}
 
@@ -142,6 +176,9 @@ async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscript
         payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
         tenant_id=tenant_id,
         match=fields.get("match"),
+        rate_limit_per_s=fields.get("rate_limit_per_s"),
+        timeout_s=fields.get("timeout_s"),
+        concurrency=fields.get("concurrency"),
     )
     await audit.record(ctx, "subscription.create", subscription.id, tenant_id=tenant_id)
     return subscription
@@ -205,6 +242,7 @@ async def delete_subscription(ctx: AdminContext, subscription_id: str) -> None:
     await ctx.store.subscriptions.delete(subscription_id, tenant=ctx.tenant)
     await ctx.store.health.forget(subscription_id)
     await drop_subscription_retries(ctx.store.redis, ctx.store.keys, subscription_id)
+    await ctx.store.limits.forget(subscription_id)
     await audit.record(ctx, "subscription.delete", subscription_id, tenant_id=owner)
 
 

@@ -70,6 +70,9 @@ def subscription(value: Subscription, health: SubscriptionHealth | None = None) 
         "tenant_id": value.tenant_id,
         "secrets": _active_secrets(value),
         "match": None if value.match is None else value.match.as_dict(),
+        "rate_limit_per_s": value.rate_limit_per_s,
+        "timeout_s": value.timeout_s,
+        "concurrency": value.concurrency,
     }
     if health is not None:
         body["health"] = subscription_health(health)

@@ -108,6 +108,15 @@ class Subscription:
     payload_format: str = PAYLOAD_STANDARD  # one of PAYLOAD_FORMATS
     tenant_id: str | None = None  # None: the operator's own
     match: SmsMatch | None = None  # None: every message
+    # Delivery control (relay/core/limits.py); None: the global settings.
+    rate_limit_per_s: float | None = None  # deliveries started per second, shared by all
+    timeout_s: float | None = None  # one POST, connect to last byte
+    concurrency: int | None = None  # deliveries in flight at once, shared by all
+
+    @property
+    def has_shared_limits(self) -> bool:
+        """Whether its deliveries must ask the shared limiter first (a Redis round trip)."""
+        return self.rate_limit_per_s is not None or self.concurrency is not None
 
     def matches(self, event: Event) -> bool:
         """Whether `event` goes to this subscription by its type, source, tenant and SMS

@@ -26,6 +26,7 @@ from relay.core.errors import InvalidInput, RelayError
 from relay.core.events import body_for, ping_event
 from relay.core.headers import is_reserved_header
 from relay.core.ids import new_id
+from relay.core.limits import longest_timeout_s
 from relay.core.models import Attempt, Event, Subscription
 from relay.core.redaction import redact
 from relay.core.retry import Outcome, classify
@@ -98,7 +99,8 @@ class Deliverer:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self._timeout_s + 1.0),
+            # A backstop only: each POST has its own deadline (the subscription's timeout).
+            timeout=aiohttp.ClientTimeout(total=longest_timeout_s(self._timeout_s) + 1.0),
             auto_decompress=False,
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -108,6 +110,10 @@ class Deliverer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def timeout_for(self, subscription: Subscription) -> float:
+        """Seconds one POST to the subscription may take: its own `timeout_s` or the global."""
+        return subscription.timeout_s or self._timeout_s
 
     async def ping(self, subscription: Subscription, *, now: float) -> Attempt:
         """Send a `relay.ping` event to this one subscription now, whatever its filters or
@@ -195,14 +201,15 @@ class Deliverer:
             headers = self.headers_for(event, subscription, now=now, body=payload)
         except InvalidInput as exc:  # no secret left to sign with, or a malformed one
             return None, None, None, f"cannot sign: {exc.detail}"
-        deadline = asyncio.get_running_loop().time() + self._timeout_s
+        timeout_s = self.timeout_for(subscription)
+        deadline = asyncio.get_running_loop().time() + timeout_s
         try:
             async with asyncio.timeout_at(deadline):
                 response = await self._session.post(
                     subscription.url, data=payload, headers=headers, allow_redirects=False
                 )
         except TimeoutError:
-            return None, None, None, f"timeout after {self._timeout_s} s"
+            return None, None, None, f"timeout after {timeout_s:g} s"
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return None, None, None, _describe(exc)
         try:

@@ -6,15 +6,21 @@ get a slot within `SLOT_WAIT_S` is parked: handed to the RQ retry queue as its f
 so a hanging subscriber never holds up the stream or the others. After one such timeout the
 subscription counts as slow and deliveries that find its slots busy park at once, until an
 attempt to it is quick again; a flush hands all its parked deliveries to the retry queue as one
-job (see RetryQueue.park).
+job (see RetryQueue.park). A subscription with a `concurrency` of its own has that many slots
+(at most `subscriber_concurrency`), and one with a `rate_limit_per_s` or `concurrency` asks
+the shared limiter before each POST (throttle.py): a delivery it refuses is deferred to the
+retry queue with a due time, so a throttled subscription's backlog waits there, not in the
+dispatcher's window.
 
 Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
 batch), and an entry is ACKed only when all of its deliveries are settled. Each dispatcher
 beats every second (store/heartbeats.py, `Liveness`); the entries of one silent for
 DEAD_AFTER_S are taken over by a live one within seconds. Entries of a consumer that never
 beat, or of a live one that holds them too long, are reclaimed (XAUTOCLAIM) once idle longer
-than 2 x the delivery timeout + 30 s. A dispatcher whose loop stalls past DEAD_AFTER_S may
-see its entries delivered again by a peer: at least once, with the same webhook-id.
+than 2 x the longest delivery timeout (global or a subscription's) + 30 s; a live one re-takes
+within seconds its own entries it does not know it holds (a read whose reply was lost). A
+dispatcher whose loop stalls past DEAD_AFTER_S may see its entries delivered again by a peer:
+at least once, with the same webhook-id.
 
 MAX_IN_FLIGHT bounds sockets and memory rather than setting the throughput: on loopback the
 receiver and the client set the ceiling (BENCHMARKS.md, "In-flight window"), and by Little's
@@ -38,15 +44,18 @@ from dataclasses import dataclass
 import redis
 
 from relay.core.health import OPERATOR_SUBSCRIPTION_ID
+from relay.core.limits import longest_timeout_s
 from relay.core.models import Event, Subscription
 from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import CONNECTION_LIMIT, Deliverer
 from relay.delivery.jobs import retry_queue_for
 from relay.delivery.outcomes import OutcomeHandler, Settled, operator_target
 from relay.delivery.routing import RoutingIndex
+from relay.delivery.throttle import LEASE_WAIT_S, RATE_WAIT_S, Throttle
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.heartbeats import Liveness
+from relay.store.limits import Admission
 from relay.store.stream import StreamEntry
 
 log = logging.getLogger("relay.dispatcher")
@@ -65,8 +74,9 @@ LIVENESS_FORGET_S = 86400.0
 
 
 def reclaim_idle_s(settings: Settings) -> float:
-    """How long an entry stays unsettled before another dispatcher takes it over."""
-    return 2 * settings.delivery_timeout_s + 30
+    """How long an entry stays unsettled before another dispatcher takes it over: longer
+    than the longest delivery any subscription may set (`timeout_s`) plus its waits."""
+    return 2 * longest_timeout_s(settings.delivery_timeout_s) + 30
 
 
 @dataclass(slots=True)
@@ -96,6 +106,9 @@ class Dispatcher:
             clock=time.time,
             disable_after_s=settings.disable_after_s,
         )
+        self._throttle = Throttle(
+            limiter=store.limits, timeout_for=deliverer.timeout_for, rng=random.Random()
+        )
         self._operator = operator_target(settings)
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._reclaim_ms = int(reclaim_after_s * 1000)
@@ -103,7 +116,7 @@ class Dispatcher:
         self._liveness = Liveness(redis=store.redis, keys=store.keys, role="dispatcher")
         self._routes = RoutingIndex()
         self._fanout = 1  # deliveries per entry in the last batch: sizes the next read
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # id -> (size, slots)
         self._slow: set[str] = set()  # subscriptions whose slots stayed busy too long
         self._tracked: dict[str, _Tracked] = {}
         self._pending = 0  # deliveries read and not yet settled
@@ -208,6 +221,14 @@ class Dispatcher:
 
     async def _reclaim(self) -> None:
         claimed = await self._take_over_dead()
+        # Entries read by a reply this dispatcher never got: the idle-time reclaim below
+        # would leave them for minutes (it must outwait the longest delivery).
+        claimed += await self._store.stream.claim_orphans(
+            self._consumer,
+            known=self._tracked,
+            min_idle_ms=TAKEOVER_MIN_IDLE_MS,
+            count=self._read_count(),
+        )
         claimed += await self._store.stream.claim_stale(
             consumer=self._consumer, min_idle_ms=self._reclaim_ms, count=self._read_count()
         )
@@ -284,28 +305,53 @@ class Dispatcher:
 
     async def _deliver(self, tracked: _Tracked, event: Event, subscription: Subscription) -> None:
         """Never raises: anything unexpected parks the delivery on the retry queue."""
-        settled = Settled(event, subscription, None, is_explicit=tracked.entry.is_explicit)
-        slot = self._slots.get(subscription.id)
-        if slot is None:
-            slot = self._slots[subscription.id] = asyncio.Semaphore(
-                self._settings.subscriber_concurrency
-            )
+        explicit = tracked.entry.is_explicit
+        settled = Settled(event, subscription, None, is_explicit=explicit)
+        slot = self._slot_for(subscription)
         if not await self._take_slot(slot, subscription.id):
             self._push(tracked, settled)  # parked: the retry queue makes the first attempt
             return
+        admission = None
         try:
+            if subscription.has_shared_limits:
+                admission = await self._throttle.admit(subscription)
+                if not admission.admitted:
+                    defer_s = self._throttle.defer_s(subscription, admission)
+                    settled = Settled(event, subscription, None, explicit, defer_s=defer_s)
+                    return
             started = time.monotonic()
             result = await self._deliverer.attempt(
                 event, subscription, attempt_number=1, now=time.time()
             )
             if time.monotonic() - started < SLOT_WAIT_S:
                 self._slow.discard(subscription.id)
-            settled = Settled(event, subscription, result, is_explicit=tracked.entry.is_explicit)
+            settled = Settled(event, subscription, result, is_explicit=explicit)
         except Exception:
             log.exception("delivery failed unexpectedly; parking it", extra={"event_id": event.id})
         finally:
             slot.release()
-        self._push(tracked, settled)
+            if admission is not None and admission.lease is not None:
+                await self._release(subscription, admission)
+            self._push(tracked, settled)
+
+    async def _release(self, subscription: Subscription, admission: Admission) -> None:
+        try:
+            await self._throttle.release(subscription, admission)
+        except Exception:  # Redis down: the lease expires by itself
+            log.exception("lease not released", extra={"subscription_id": subscription.id})
+
+    def _slot_for(self, subscription: Subscription) -> asyncio.Semaphore:
+        """The subscription's slots in this dispatcher: `subscriber_concurrency`, or its own
+        `concurrency` when lower (then the shared leases bind the dispatchers together)."""
+        size = self._settings.subscriber_concurrency
+        if subscription.concurrency is not None:
+            size = min(size, subscription.concurrency)
+        known = self._slots.get(subscription.id)
+        if known is not None and known[0] == size:
+            return known[1]
+        slot = asyncio.Semaphore(size)  # new size: holders of the old one release that one
+        self._slots[subscription.id] = (size, slot)
+        return slot
 
     async def _take_slot(self, slot: asyncio.Semaphore, subscription_id: str) -> bool:
         """Take one of the subscription's slots; False means park the delivery instead.
@@ -380,10 +426,10 @@ class Dispatcher:
         self._capacity.set()
 
     async def _drain(self) -> None:
-        """Let in-flight deliveries finish (each is bounded by the delivery timeout)."""
+        """Let in-flight deliveries finish (each is bounded by its timeout and waits)."""
         if self._tasks:
-            _done, still = await asyncio.wait(
-                set(self._tasks), timeout=self._settings.delivery_timeout_s + SLOT_WAIT_S + 5
-            )
+            longest_s = longest_timeout_s(self._settings.delivery_timeout_s)
+            waits_s = SLOT_WAIT_S + max(RATE_WAIT_S, LEASE_WAIT_S)
+            _done, still = await asyncio.wait(set(self._tasks), timeout=longest_s + waits_s + 5)
             for task in still:
                 task.cancel()

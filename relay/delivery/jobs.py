@@ -23,10 +23,12 @@ from redis.asyncio import Redis
 
 from relay.core.errors import NotFound
 from relay.core.health import OPERATOR_SUBSCRIPTION_ID
+from relay.core.limits import longest_timeout_s
 from relay.core.models import Subscription
 from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import Deliverer
 from relay.delivery.outcomes import OutcomeHandler, Settled, dropped_attempt, operator_target
+from relay.delivery.throttle import Throttle
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis, sync_redis
@@ -45,6 +47,7 @@ class JobResources:
     store: Store
     outcomes: OutcomeHandler
     deliverer: Deliverer
+    throttle: Throttle
     operator: Subscription | None = None  # the in-memory target of operator events
 
     @classmethod
@@ -61,7 +64,10 @@ class JobResources:
         )
         deliverer = Deliverer(store=store, settings=settings)
         await deliverer.start()
-        return cls(client, store, outcomes, deliverer, operator_target(settings))
+        throttle = Throttle(
+            limiter=store.limits, timeout_for=deliverer.timeout_for, rng=random.Random()
+        )
+        return cls(client, store, outcomes, deliverer, throttle, operator_target(settings))
 
     async def aclose(self) -> None:
         try:
@@ -124,7 +130,7 @@ def retry_queue_for(settings: Settings, rq_redis: redis.Redis) -> RetryQueue:
     return RetryQueue(
         redis=rq_redis,
         keys=Keys(settings.key_prefix),
-        job_timeout_s=settings.delivery_timeout_s + 30,
+        job_timeout_s=longest_timeout_s(settings.delivery_timeout_s) + 30,
         state_ttl_s=int(sum(settings.retry_schedule_s) * 1.5) + 86400,
     )
 
@@ -213,8 +219,22 @@ async def _attempt_once(
             extra={"event_id": event_id, "subscription_id": subscription_id},
         )
         return "dropped: event expired"
-    result = await resources.deliverer.attempt(
-        event, subscription, attempt_number=attempt, now=time.time()
-    )
+    admission = None
+    if subscription.has_shared_limits:
+        admission = await resources.throttle.admit(subscription)
+        if not admission.admitted:
+            delay_s = resources.throttle.defer_s(subscription, admission)
+            await outcomes.defer(event_id, subscription_id, attempt=attempt, delay_s=delay_s)
+            return f"deferred: {admission.reason} limit"
+    try:
+        result = await resources.deliverer.attempt(
+            event, subscription, attempt_number=attempt, now=time.time()
+        )
+    finally:
+        if admission is not None and admission.lease is not None:
+            try:
+                await resources.throttle.release(subscription, admission)
+            except Exception:  # Redis down: the lease expires by itself
+                log.exception("lease not released", extra={"subscription_id": subscription_id})
     await outcomes.settle([Settled(event, subscription, result)])
     return result.outcome.value

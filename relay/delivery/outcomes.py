@@ -42,12 +42,14 @@ _TRANSITION_EVENTS = {"failing": SUBSCRIPTION_FAILING, "recovered": SUBSCRIPTION
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """A delivery whose attempt is over (`result`), or that was parked without one (None)."""
+    """A delivery whose attempt is over (`result`), or that was parked without one (None):
+    due now, or, when a limit deferred it, in `defer_s` seconds."""
 
     event: Event
     subscription: Subscription
     result: AttemptResult | None
     is_explicit: bool = False
+    defer_s: float = 0.0
 
 
 def dropped_attempt(
@@ -117,7 +119,10 @@ class OutcomeHandler:
         for item in items:
             event_id, subscription_id = item.event.id, item.subscription.id
             if item.result is None:
-                parked.append((event_id, subscription_id))
+                if item.defer_s > 0:  # a first attempt a limit deferred
+                    retries.append(RetryRequest(event_id, subscription_id, 1, item.defer_s))
+                else:
+                    parked.append((event_id, subscription_id))
                 continue
             attempt = item.result.attempt
             if item.result.outcome is Outcome.DELIVERED:
@@ -178,6 +183,14 @@ class OutcomeHandler:
                 await self.disable_gone(subscription)
         if finished:
             await self._store.retry_states.clear_retries(finished)
+
+    async def defer(
+        self, event_id: str, subscription_id: str, *, attempt: int, delay_s: float
+    ) -> None:
+        """Schedule attempt `attempt` again in `delay_s`, from inside its own job, after a
+        limit refused it: no attempt is recorded and nothing counts as failed."""
+        request = RetryRequest(event_id, subscription_id, attempt, delay_s, is_deferral=True)
+        await asyncio.to_thread(self._retries.schedule, [request])
 
     async def disable_gone(self, subscription: Subscription) -> None:
         """Disable a subscription that answered 410 and make its pending retries drop now."""

@@ -42,6 +42,11 @@ DELIVERIES = Counter(
     "Delivery attempts by subscription and outcome",
     ["subscription_id", "outcome"],
 )
+DELIVERIES_DEFERRED = Counter(
+    "relay_deliveries_deferred_total",
+    "Deliveries deferred by a subscription's rate or concurrency limit (not attempts)",
+    ["subscription_id", "reason"],
+)
 ATTEMPT_SECONDS = Histogram(
     "relay_attempt_duration_seconds",
     "Duration of one webhook POST",

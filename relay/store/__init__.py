@@ -18,6 +18,7 @@ from relay.store.events import EventStore
 from relay.store.health import HealthStore
 from relay.store.idempotency import IdempotencyStore
 from relay.store.keys import Keys
+from relay.store.limits import DeliveryLimiter
 from relay.store.operator_events import OperatorEvents
 from relay.store.retry_queue import RetryStates
 from relay.store.sources import SourceStore
@@ -48,6 +49,7 @@ class Store:
     health: HealthStore
     operator_events: OperatorEvents
     event_deliveries: EventDeliveries
+    limits: DeliveryLimiter
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings) -> Store:
@@ -78,4 +80,5 @@ class Store:
                 is_enabled=settings.operator_webhook_url is not None,
             ),
             event_deliveries=EventDeliveries(redis=redis, keys=keys),
+            limits=DeliveryLimiter(redis=redis, keys=keys),
         )

@@ -41,6 +41,8 @@ Layout (p = RELAY_KEY_PREFIX):
   {p}subhealth:{sub_id}          hash: a subscription's health record (see health.py; TTL)
   {p}subretry:{sub_id}           zset: event ids of its deliveries in the retry queue by due time
   {p}subdl:{sub_id}              zset: ids of its dead letters by expiry (epoch s)
+  {p}lim:{sub_id}:tat            string: its rate limiter's next start (us, Redis clock; TTL)
+  {p}lim:{sub_id}:leases         zset: its deliveries in flight, lease token by expiry (us)
   {p}ui:{sha256 of session id}   string: one web console session (JSON; TTL)
   {p}probe                       string: a write probe of readiness (is Redis out of memory?)
   {p}ten:{id}                    hash: one tenant
@@ -182,6 +184,14 @@ class Keys:
 
     def subscription_dead_letters(self, subscription_id: str) -> str:
         return f"{self.prefix}subdl:{subscription_id}"
+
+    def limit_tat(self, subscription_id: str) -> str:
+        """When the subscription's next rate-limited delivery may start (store/limits.py)."""
+        return f"{self.prefix}lim:{subscription_id}:tat"
+
+    def limit_leases(self, subscription_id: str) -> str:
+        """The subscription's concurrency leases by expiry (store/limits.py)."""
+        return f"{self.prefix}lim:{subscription_id}:leases"
 
     def delivery_minute(self, minute: int) -> str:
         """Attempt counters of one epoch minute (`int(at // 60)`), for the console's chart."""

@@ -37,12 +37,16 @@ FAILED_JOB_TTL_S = 7 * 86400
 
 @dataclass(frozen=True, slots=True)
 class RetryRequest:
-    """Run attempt number `attempt` of (event, subscription) in `delay_s` seconds."""
+    """Run attempt number `attempt` of (event, subscription) in `delay_s` seconds.
+    `is_deferral`: the same attempt again after a limit refused it, from inside that
+    attempt's own job, so it gets a job id of its own (the running one is deleted when it
+    ends)."""
 
     event_id: str
     subscription_id: str
     attempt: int
     delay_s: float
+    is_deferral: bool = False
 
 
 class RetryStates:
@@ -88,9 +92,13 @@ class RetryQueue:
         self._state_ttl_s = state_ttl_s
         self._concurrency = concurrency_per_subscription
 
-    def job_id(self, event_id: str, subscription_id: str, attempt: int) -> str:
-        """Deterministic, so scheduling one attempt twice keeps one job."""
-        return f"{self.job_id_prefix}-{event_id}-{subscription_id}-{attempt}"
+    def job_id(
+        self, event_id: str, subscription_id: str, attempt: int, *, is_deferral: bool = False
+    ) -> str:
+        """Deterministic, so scheduling one attempt twice keeps one job; a deferral's ends in
+        a random tag joined without `-`, so the id still parses (retry_cleanup.py)."""
+        tag = f"w{uuid.uuid4().hex[:12]}" if is_deferral else ""
+        return f"{self.job_id_prefix}-{event_id}-{subscription_id}-{attempt}{tag}"
 
     @property
     def job_id_prefix(self) -> str:
@@ -122,7 +130,12 @@ class RetryQueue:
                     request.event_id,
                     request.subscription_id,
                     request.attempt,
-                    job_id=self.job_id(request.event_id, request.subscription_id, request.attempt),
+                    job_id=self.job_id(
+                        request.event_id,
+                        request.subscription_id,
+                        request.attempt,
+                        is_deferral=request.is_deferral,
+                    ),
                     job_timeout=self._job_timeout_s,
                     result_ttl=0,
                     failure_ttl=FAILED_JOB_TTL_S,

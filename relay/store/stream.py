@@ -17,7 +17,7 @@ with replays; only when both are empty does it block, on both. Replay entries ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -203,6 +203,37 @@ class DeliveryStream:
             claimed += _entries(
                 cast("list[tuple[str, dict[str, str] | None]]", rows),
                 lane_prefix=self._prefix_of(lane),
+            )
+        return claimed
+
+    async def claim_orphans(
+        self, consumer: str, *, known: Container[str], min_idle_ms: int, count: int
+    ) -> list[StreamEntry]:
+        """Re-take up to `count` of `consumer`'s own unsettled entries, idle at least
+        `min_idle_ms`, that it does not know it holds (`known`: its tracked entry ids): read
+        by a reply it never got (a connection lost mid-read), so only it can see them soon."""
+        claimed: list[StreamEntry] = []
+        for lane in (self._keys.stream, self._keys.replay_stream):
+            if len(claimed) >= count:
+                break
+            prefix = self._prefix_of(lane)
+            try:
+                pending = await self._redis.xpending_range(
+                    lane, DISPATCH_GROUP, min="-", max="+", count=count, consumername=consumer
+                )
+            except ResponseError:  # no stream or no group yet
+                continue
+            ids: list[str | bytes | int | memoryview[int]] = []
+            for row in pending:
+                idle = int(row["time_since_delivered"]) >= min_idle_ms
+                if idle and prefix + str(row["message_id"]) not in known:
+                    ids.append(row["message_id"])
+            del ids[count - len(claimed) :]
+            if not ids:
+                continue
+            rows = await self._redis.xclaim(lane, DISPATCH_GROUP, consumer, min_idle_ms, ids)
+            claimed += _entries(
+                cast("list[tuple[str, dict[str, str] | None]]", rows), lane_prefix=prefix
             )
         return claimed
 

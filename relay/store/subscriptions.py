@@ -5,7 +5,8 @@ Hash fields: `url`, `created_at`, `enabled` ("1"/"0") as plain strings; `secrets
 `description`, `headers`, `disabled_reason` as JSON; `payload_format` plain (absent on rows
 written before it existed: "standard"); `tenant_id` ("" for the operator's), set at creation
 and never changed, with the tenant's ids also in `ten:{id}:subs`; `match` as JSON (absent on
-rows written before it existed: no filter). Every change bumps
+rows written before it existed: no filter); `rate_limit_per_s`, `timeout_s`, `concurrency`
+as JSON numbers or null (absent on older rows: null). Every change bumps
 `subs:version` in the same transaction and scores the subscription's id in `subs:changes` by
 that version (deleted ones stay there as tombstones), so a reader that saw the new version
 reads the new data, and a cache reads only what changed since its version (`changes_since`).
@@ -76,6 +77,9 @@ class SubscriptionStore:
         payload_format: str = PAYLOAD_STANDARD,
         tenant_id: str | None = None,
         match: SmsMatch | None = None,
+        rate_limit_per_s: float | None = None,
+        timeout_s: float | None = None,
+        concurrency: int | None = None,
     ) -> Subscription:
         """Add a subscription with a fresh `whsec_` secret."""
         subscription = Subscription(
@@ -91,6 +95,9 @@ class SubscriptionStore:
             payload_format=payload_format,
             tenant_id=tenant_id,
             match=match,
+            rate_limit_per_s=rate_limit_per_s,
+            timeout_s=timeout_s,
+            concurrency=concurrency,
         )
         keys = self._keys
         seq = await self._redis.incr(keys.seq)
@@ -156,6 +163,9 @@ class SubscriptionStore:
         enabled: bool | Unset = UNSET,
         payload_format: str | Unset = UNSET,
         match: SmsMatch | Unset | None = UNSET,
+        rate_limit_per_s: float | Unset | None = UNSET,
+        timeout_s: float | Unset | None = UNSET,
+        concurrency: int | Unset | None = UNSET,
         tenant: str | None = None,
     ) -> Subscription:
         """Change the given fields; raises NotFound. Enabling clears `disabled_reason`."""
@@ -178,6 +188,13 @@ class SubscriptionStore:
             changes["payload_format"] = payload_format
         if not isinstance(match, Unset):
             changes["match"] = match
+        for name, value in (
+            ("rate_limit_per_s", rate_limit_per_s),
+            ("timeout_s", timeout_s),
+            ("concurrency", concurrency),
+        ):
+            if not isinstance(value, Unset):
+                changes[name] = value
         return await self._modify(
             subscription_id, lambda sub: replace(sub, **changes), tenant=tenant
         )
@@ -286,6 +303,9 @@ def _to_fields(sub: Subscription) -> dict[FieldT, EncodableT]:
         "payload_format": sub.payload_format,
         "tenant_id": sub.tenant_id or "",
         "match": _json(None if sub.match is None else sub.match.as_dict()),
+        "rate_limit_per_s": _json(sub.rate_limit_per_s),
+        "timeout_s": _json(sub.timeout_s),
+        "concurrency": _json(sub.concurrency),
     }
 
 
@@ -308,6 +328,9 @@ def _from_fields(subscription_id: str, fields: Mapping[str, str]) -> Subscriptio
         payload_format=fields.get("payload_format", PAYLOAD_STANDARD),
         tenant_id=fields.get("tenant_id") or None,
         match=None if match is None else sms_match_from_dict(match),
+        rate_limit_per_s=json.loads(fields.get("rate_limit_per_s", "null")),
+        timeout_s=json.loads(fields.get("timeout_s", "null")),
+        concurrency=json.loads(fields.get("concurrency", "null")),
     )
 
 

@@ -86,3 +86,33 @@ async def test_a_blocked_read_wakes_for_a_replay(aredis: redis.asyncio.Redis, ke
     await lanes.publish("evt_x", explicit=True)
     (entry,) = await asyncio.wait_for(reading, timeout=5)  # well before the block ends
     assert entry.event_id == "evt_x" and entry.is_explicit
+
+
+async def test_a_consumer_retakes_only_its_own_entries_it_does_not_know_it_holds(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    stream = DeliveryStream(redis=aredis, keys=keys)
+    await stream.ensure_group()
+    for event_id in ("evt_known", "evt_lost"):
+        await stream.publish(event_id)
+    await stream.publish("evt_replay", subscription_id="sub_a", explicit=True)
+    read = await stream.read(consumer="me", count=3, block_ms=None)  # a reply it never got
+    await stream.publish("evt_other")
+    await stream.read(consumer="peer", count=10, block_ms=None)  # a live peer's
+    known = {entry.id for entry in read if entry.event_id == "evt_known"}
+
+    assert await stream.claim_orphans("me", known=known, min_idle_ms=60_000, count=10) == []
+
+    async def retaken() -> list[str]:
+        found = await stream.claim_orphans("me", known=known, min_idle_ms=20, count=10)
+        return sorted(entry.event_id for entry in found)
+
+    found: list[str] = []
+
+    async def some() -> bool:
+        found.extend(await retaken())
+        return bool(found)
+
+    await wait_until(some, what="the lost entries idle for 20 ms")
+    assert found == ["evt_lost", "evt_replay"]  # not the known one, not the peer's
+    assert await stream.holders() == {"me": 3, "peer": 1}
