@@ -155,6 +155,11 @@ def epoch(value: str) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
+def start_point(value: str) -> int | str:
+    """`now`, or a moment as `epoch` takes it: the API wants the string or an integer."""
+    return "now" if value == "now" else epoch(value)
+
+
 def header_pair(value: str) -> tuple[str, str]:
     name, sep, content = value.partition(":")
     if not sep or not name.strip():
@@ -337,11 +342,11 @@ def _dead_letters_retry(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
                 "give a dead-letter ID or --subscription-id/--since, not both", EXIT_USAGE
             )
         answer = api.call("POST", f"/v1/dead-letters/{args.id}/retry")
-    else:
-        body = {"subscription_id": args.subscription_id, "since": args.since}
-        body = {k: v for k, v in body.items() if v is not None}
-        answer = api.call("POST", "/v1/dead-letters/retry", body=body)
-    return answer, f"queued {answer.get('queued', 1)} deliveries again"
+        return answer, f"dead letter {answer['id']} queued again"
+    body = {"subscription_id": args.subscription_id, "since": args.since}
+    body = {k: v for k, v in body.items() if v is not None}
+    answer = api.call("POST", "/v1/dead-letters/retry", body=body)
+    return answer, f"queued {answer['queued']} deliveries again"
 
 
 def _keys_create(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
@@ -435,7 +440,11 @@ def add_admin_commands(commands: Any) -> None:
     secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     add.add_argument("--base-url", help="MC5 API base URL (default: the relay's)")
     add.add_argument("--poll-interval", type=float, help="seconds between idle polls")
-    add.add_argument("--start-from", help='"now" (default) or an epoch second')
+    add.add_argument(
+        "--start-from",
+        type=start_point,
+        help='"now" (default), epoch seconds or ISO 8601: only messages from then on',
+    )
     _paged(leaf(sources, "list", "list sources", _sources_list))
     leaf(sources, "pause", "stop polling a source", _source_status("paused"), id_of="source")
     leaf(sources, "resume", "poll a paused source again", _source_status("ok"), id_of="source")

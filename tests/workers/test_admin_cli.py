@@ -8,6 +8,7 @@ import argparse
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -243,8 +244,9 @@ def test_dead_letters_retry_many_by_subscription(relay_cli: Run) -> None:
     sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/bulk")
     out = ok(relay_cli, "dead-letters", "retry", "--subscription-id", sub["id"])
     assert out.strip() == "queued 0 deliveries again"
-    since = ("--since", "2023-11-14T22:13:20Z")
-    assert ok_json(relay_cli, "dead-letters", "retry", *since) == {"queued": 0}
+    since = ("--since", "2023-11-14T22:13:20Z")  # other tests' dead letters are not its
+    by_both = ("--subscription-id", sub["id"], *since)
+    assert ok_json(relay_cli, "dead-letters", "retry", *by_both) == {"queued": 0}
     code, _, err = relay_cli("dead-letters", "retry", "--subscription-id", "sub_missing")
     assert code == EXIT_REFUSED and "404 Not Found: subscription sub_missing not found" in err
 
@@ -256,3 +258,182 @@ def test_emergency_rotation_says_when_earlier_secrets_stop(relay_cli: Run) -> No
     assert "new secret  whsec_" in out and "every earlier secret stopped signing" in out
     shown = ok_json(relay_cli, "subscriptions", "show", sub["id"])
     assert shown["secrets"] == [{"expires_at": None}]
+
+
+def test_source_resume_and_subscription_enable_say_what_they_did(relay_cli: Run) -> None:
+    source = ok_json(relay_cli, "sources", "add", "--username", "resume@cli", "--password", "pw")
+    ok(relay_cli, "sources", "pause", source["id"])
+    assert ok(relay_cli, "sources", "resume", source["id"]).strip() == f"source {source['id']}: ok"
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/enable", "--disabled")
+    assert sub["enabled"] is False
+    out = ok(relay_cli, "subscriptions", "enable", sub["id"])
+    assert out.strip() == f"subscription {sub['id']}: enabled"
+
+
+def _dead_letters_of(run: Run, subscription_id: str) -> list[dict[str, Any]]:
+    rows = ok_json(run, "dead-letters", "list", "--limit", "100")["data"]
+    return [row for row in rows if row["subscription_id"] == subscription_id]
+
+
+def test_dead_letters_list_and_retry_a_real_dead_letter(
+    relay_cli: Run, sms_event: dict[str, Any]
+) -> None:
+    # Nothing listens on port 9: every attempt fails, and dev's retries (1, 2, 4 s) run out.
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/dead")
+    moment = str(sms_event["timestamp"])
+    ok(relay_cli, "replay", sub["id"], "--since", moment, "--until", moment)
+    wait_until_sync(
+        lambda: bool(_dead_letters_of(relay_cli, sub["id"])),
+        timeout_s=60,
+        what="the replayed delivery to become a dead letter",
+    )
+    [dead] = _dead_letters_of(relay_cli, sub["id"])
+    assert dead["event_id"] == sms_event["id"] and dead["attempts"] >= 1
+
+    listing = ok(relay_cli, "dead-letters", "list", "--limit", "100")
+    assert listing.splitlines()[0].split()[:3] == ["ID", "EVENT_ID", "SUBSCRIPTION_ID"]
+    [line] = [line for line in listing.splitlines() if line.startswith(dead["id"])]
+    assert sms_event["id"] in line and sub["id"] in line
+
+    out = ok(relay_cli, "dead-letters", "retry", dead["id"])
+    assert out.strip() == f"dead letter {dead['id']} queued again"
+    code, _, err = relay_cli("dead-letters", "retry", dead["id"])  # taken off the list
+    assert code == EXIT_REFUSED and f"dead letter {dead['id']} not found" in err
+    # Delivered again, it fails again: a dead letter again, retried this time with --json.
+    wait_until_sync(
+        lambda: bool(_dead_letters_of(relay_cli, sub["id"])),
+        timeout_s=60,
+        what="the retried delivery to become a dead letter again",
+    )
+    [again] = _dead_letters_of(relay_cli, sub["id"])
+    retried = ok_json(relay_cli, "dead-letters", "retry", again["id"])
+    assert retried["id"] == again["id"] and retried["event_id"] == sms_event["id"]
+    assert retried["subscription_id"] == sub["id"]
+
+
+def test_keys_create_list_revoke(relay_cli: Run, live_relay: LiveRelay) -> None:
+    out = ok(relay_cli, "keys", "create", "--name", "cli-text", "--scope", "events:read")
+    [key] = [line.split()[1] for line in out.splitlines() if line.startswith("key ")]
+    assert key.startswith("rk_") and "(shown only now" in out and "cli-text" in out
+
+    created = ok_json(
+        relay_cli, "keys", "create", "--name", "cli-json", "--scope", "events:read",
+        "--expires-at", "2036-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert created["key"].startswith("rk_") and created["scopes"] == ["events:read"]
+    assert created["expires_at"] == "2036-01-01T00:00:00Z" and created["tenant_id"] is None
+
+    listing = ok(relay_cli, "keys", "list", "--limit", "100")
+    assert listing.splitlines()[0].split()[:3] == ["ID", "NAME", "SCOPES"]
+    assert created["id"] in listing and "cli-json" in listing
+    assert key not in listing and created["key"] not in listing
+    rows = ok_json(relay_cli, "keys", "list", "--limit", "100")["data"]
+    assert created["id"] in [row["id"] for row in rows]
+    assert not any("key" in row for row in rows)  # never a key's value
+
+    # The key works for its scope only, until it is revoked.
+    as_key = ("--token", created["key"])
+    assert "data" in ok_json(relay_cli, "events", "find", *as_key)
+    code, out, err = relay_cli("subscriptions", "add", "http://127.0.0.1:9/k", *as_key)
+    assert code == EXIT_REFUSED and out == "" and err.startswith("relay: 403 Forbidden: ")
+    assert "subscriptions:write" in err and created["key"] not in err
+
+    assert ok(relay_cli, "keys", "revoke", created["id"]).strip() == f"key {created['id']} revoked"
+    code, out, err = relay_cli("events", "find", *as_key)
+    assert code == EXIT_REFUSED and out == "" and err.startswith("relay: 401 Unauthorized")
+    assert created["key"] not in err
+    other = ok_json(relay_cli, "keys", "create", "--name", "cli-revoke", "--scope", "events:read")
+    assert ok_json(relay_cli, "keys", "revoke", other["id"]) == {"id": other["id"], "revoked": True}
+    assert other["id"] not in [r["id"] for r in ok_json(relay_cli, "keys", "list")["data"]]
+
+
+def test_a_tenant_key_lists_only_its_tenants_rows(relay_cli: Run, live_relay: LiveRelay) -> None:
+    with httpx.Client(base_url=live_relay.url, headers=live_relay.auth) as admin:
+        tenant = admin.post("/v1/tenants", json={"name": "cli tenant"}).json()["id"]
+    operator_source = ok_json(
+        relay_cli, "sources", "add", "--username", "op@cli", "--password", "p"
+    )
+    operator_sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/op")
+    key = ok_json(
+        relay_cli, "keys", "create", "--name", "cli-tenant", "--tenant", tenant,
+        "--scope", "sources:write", "--scope", "subscriptions:write",
+    )  # fmt: skip
+    assert key["tenant_id"] == tenant
+    as_tenant = ("--token", key["key"])
+
+    own = ok_json(
+        relay_cli, "sources", "add", "--username", "ten@cli", "--password", "p", *as_tenant
+    )
+    assert own["tenant_id"] == tenant
+    sources = ok_json(relay_cli, "sources", "list", "--limit", "100", *as_tenant)["data"]
+    assert [s["id"] for s in sources] == [own["id"]]
+    assert operator_source["id"] not in ok(relay_cli, "sources", "list", *as_tenant)
+    assert ok(relay_cli, "subscriptions", "list", *as_tenant).strip() == "(none)"
+    assert ok_json(relay_cli, "subscriptions", "list", *as_tenant)["data"] == []
+    code, _, err = relay_cli("subscriptions", "show", operator_sub["id"], *as_tenant)
+    assert code == EXIT_REFUSED and err.startswith("relay: 404 Not Found")  # never 403
+
+
+# Every command, once with a problem the API refuses: (argv, status line, a detail fragment).
+# The password, the token and any secret must appear nowhere in what is printed.
+PASSWORD = "pw-never-printed-7d1f"
+REFUSED: list[tuple[list[str], str, str]] = [
+    (["sources", "add", "--username", "x@cli", "--password", PASSWORD, "--poll-interval", "-1"],
+     "422 Unprocessable Content", "poll_interval"),
+    (["sources", "list", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["sources", "pause", "src_missing"], "404 Not Found", "src_missing"),
+    (["sources", "resume", "src_missing"], "404 Not Found", "src_missing"),
+    (["subscriptions", "add", "ftp://example.com/x"], "422 Unprocessable Content", "url"),
+    (["subscriptions", "list", "--limit", "101"], "422 Unprocessable Content", "limit"),
+    (["subscriptions", "show", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["subscriptions", "disable", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["subscriptions", "enable", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["subscriptions", "rotate", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["events", "find", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["events", "show", "evt_missing"], "404 Not Found", "evt_missing"),
+    (["replay", "sub_missing", "--since", "0"], "404 Not Found", "sub_missing"),
+    (["recover", "sub_missing", "--since", "0"], "404 Not Found", "sub_missing"),
+    (["dead-letters", "list", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["dead-letters", "retry", "dl_missing"], "404 Not Found", "dl_missing"),
+    (["keys", "create", "--name", "x", "--scope", "events:read", "--tenant", "ten_missing"],
+     "404 Not Found", "ten_missing"),
+    (["keys", "list", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["keys", "revoke", "key_missing"], "404 Not Found", "key_missing"),
+]  # fmt: skip
+
+
+def test_the_refusal_table_covers_every_command() -> None:
+    covered = {tuple(argv[: 1 if argv[0] in ("replay", "recover") else 2]) for argv, *_ in REFUSED}
+    assert covered == {tuple(command) for command in _leaf_commands()}
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+@pytest.mark.parametrize(
+    ("argv", "status", "detail"), REFUSED, ids=[" ".join(c[0][:2]) for c in REFUSED]
+)
+def test_every_command_turns_a_refusal_into_a_readable_error(
+    relay_cli: Run, live_relay: LiveRelay, argv: list[str], status: str, detail: str, output: str
+) -> None:
+    code, out, err = relay_cli(*argv, *(["--json"] if output == "json" else []))
+    assert code == EXIT_REFUSED
+    assert out == ""  # nothing on stdout, not even with --json: scripts see no partial answer
+    assert err.startswith(f"relay: {status}: "), err
+    assert (
+        detail in err and "Traceback" not in err and not err.removeprefix("relay: ").startswith("{")
+    )
+    for secret in (PASSWORD, live_relay.token, "whsec_", "rk_"):
+        assert secret not in out + err
+
+
+def test_sources_add_start_from_takes_now_epoch_or_iso(relay_cli: Run) -> None:
+    def cursor(*start: str) -> int:
+        username = f"start-{uuid.uuid4().hex[:8]}@cli"  # one source per account and base URL
+        argv = ("sources", "add", "--username", username, "--password", "p", *start)
+        return int(ok_json(relay_cli, *argv)["cursor"])
+
+    assert cursor("--start-from", "1700000000") == 1700000000
+    assert cursor("--start-from", "2023-11-14T22:13:20Z") == 1700000000
+    assert cursor("--start-from", "now") >= 1700000000
+    code, _, err = relay_cli("sources", "add", "--username", "s@cli", "--password", "p",
+                             "--start-from", "soon")  # fmt: skip
+    assert code == EXIT_USAGE and "ISO 8601" in err

@@ -191,7 +191,7 @@ def test_dev_delivers_a_verified_webhook_and_ctrl_c_leaves_no_process(marker: st
         assert events.status_code == 200 and events.json()["data"]
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        process.communicate(timeout=60)  # drains and closes the stdout pipe
     assert process.returncode == 0
     wait_until_sync(
         lambda: not _processes_with(marker), timeout_s=10, what=f"no process left by {argv}"
