@@ -108,10 +108,11 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple) and not any(isinstance(v, dict | list) for v in value):
         return ",".join(str(v) for v in value) or "-"
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, dict | list | tuple):
+        # JSON, not Python's repr: `{"expires_at":null}`, as --json and the API spell it.
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     text = str(value).replace("\n", " ")
     return text if len(text) <= 60 else text[:59] + "…"
 
@@ -184,6 +185,13 @@ DELIVERY_COLUMNS = (
     "last_attempt_at",
     "next_attempt_at",
 )
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 delivery`, `2 deliveries`, `0 undelivered events`."""
+    if number == 1:
+        return f"1 {noun}"
+    return f"{number} {noun[:-1]}ies" if noun.endswith("y") else f"{number} {noun}s"
 
 
 def _page(args: argparse.Namespace, **params: Any) -> dict[str, Any]:
@@ -303,8 +311,8 @@ def _events_find(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
 def _events_show(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     event = api.call("GET", f"/v1/events/{args.id}")
     summary = _summary(event)
-    text = fields(summary, ["id", "type", "source_id", "timestamp", "created_at", "documentId"])
-    text += "\n" + fields(summary, ["from", "recipient", "text"])
+    names = ["id", "type", "source_id", "timestamp", "created_at", "documentId"]
+    text = fields(summary, [*names, "from", "recipient", "text"])
     try:
         deliveries = api.call("GET", f"/v1/events/{args.id}/deliveries")
     except CliError as exc:
@@ -321,13 +329,16 @@ def _events_show(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
 def _replay(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     body = {"since": args.since, **({"until": args.until} if args.until is not None else {})}
     answer = api.call("POST", f"/v1/subscriptions/{args.subscription_id}/replay", body=body)
-    return answer, f"queued {answer['queued']} deliveries to {args.subscription_id}"
+    return answer, f"queued {_count(answer['queued'], 'delivery')} to {args.subscription_id}"
 
 
 def _recover(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     body = {"since": args.since, **({"until": args.until} if args.until is not None else {})}
     answer = api.call("POST", f"/v1/subscriptions/{args.subscription_id}/recover", body=body)
-    return answer, f"queued {answer['queued']} undelivered events to {args.subscription_id}"
+    return (
+        answer,
+        f"queued {_count(answer['queued'], 'undelivered event')} to {args.subscription_id}",
+    )
 
 
 def _dead_letters_list(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
@@ -346,7 +357,7 @@ def _dead_letters_retry(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     body = {"subscription_id": args.subscription_id, "since": args.since}
     body = {k: v for k, v in body.items() if v is not None}
     answer = api.call("POST", "/v1/dead-letters/retry", body=body)
-    return answer, f"queued {answer['queued']} deliveries again"
+    return answer, f"queued {_count(answer['queued'], 'delivery')} again"
 
 
 def _keys_create(api: Api, args: argparse.Namespace) -> tuple[Any, str]:

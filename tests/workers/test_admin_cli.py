@@ -173,7 +173,7 @@ def test_replay_queues_the_window(relay_cli: Run, sms_event: dict[str, Any]) -> 
     sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/replay")
     since = str(sms_event["timestamp"])
     out = ok(relay_cli, "replay", sub["id"], "--since", since, "--until", since)
-    assert out.strip() == f"queued 1 deliveries to {sub['id']}"
+    assert out.strip() == f"queued 1 delivery to {sub['id']}"
     answer = ok_json(relay_cli, "replay", sub["id"], "--since", "1970-01-01T00:00:00Z")
     assert answer["queued"] >= 1
     code, _, err = relay_cli("replay", "sub_missing", "--since", "0")
@@ -258,6 +258,11 @@ def test_emergency_rotation_says_when_earlier_secrets_stop(relay_cli: Run) -> No
     assert "new secret  whsec_" in out and "every earlier secret stopped signing" in out
     shown = ok_json(relay_cli, "subscriptions", "show", sub["id"])
     assert shown["secrets"] == [{"expires_at": None}]
+    [secrets_line] = [
+        line for line in ok(relay_cli, "subscriptions", "show", sub["id"]).splitlines()
+        if line.startswith("secrets ")
+    ]  # fmt: skip
+    assert secrets_line.split() == ["secrets", '[{"expires_at":null}]']  # JSON, not a repr
 
 
 def test_source_resume_and_subscription_enable_say_what_they_did(relay_cli: Run) -> None:

@@ -232,7 +232,7 @@ def test_recover_redelivers_only_what_did_not_get_through(
 
     window = ("--since", str(start), "--until", str(start + 1))
     out = ok(relay_cli, "recover", sub["id"], *window)
-    assert out.strip() == f"queued 1 undelivered events to {sub['id']}"  # `after` is skipped
+    assert out.strip() == f"queued 1 undelivered event to {sub['id']}"  # `after` is skipped
     wait_until_sync(
         lambda: _deliveries(relay_cli, events[before])[sub["id"]]["state"] == "delivered",
         timeout_s=30,
