@@ -5,7 +5,7 @@ relay the token reaches and go through the same validation and audit as every ot
 `RELAY_URL` (default http://127.0.0.1:8080) and `RELAY_TOKEN` (an admin token or an `rk_`
 key), or `--url` / `--token`. Human tables on stdout by default; `--json` prints the API's
 JSON unchanged. Exit codes: 0 done, 1 the API refused (its problem+json detail on stderr),
-2 bad usage or no token, 4 relay unreachable.
+2 bad usage or no token, 4 relay unreachable (or the URL answers, but is not its API).
 """
 
 from __future__ import annotations
@@ -79,9 +79,28 @@ class Api:
             ) from exc
         if response.status_code >= 400:
             raise CliError(_problem_text(response), EXIT_REFUSED)
-        if response.status_code == 204 or not response.content:
+        if response.status_code == 204:
             return None
-        return response.json()
+        try:
+            if not response.is_success:
+                raise ValueError("not a 2xx")
+            return response.json()
+        except ValueError:
+            # A redirect to a login page, an HTML page: RELAY_URL points elsewhere.
+            raise CliError(_not_the_api(response), EXIT_UNREACHABLE) from None
+
+
+def _not_the_api(response: httpx.Response) -> str:
+    status = f"{response.status_code} {response.reason_phrase}"
+    if "location" in response.headers:
+        status += f" (to {response.headers['location']})"
+    else:
+        status += f" ({response.headers.get('content-type', 'no content type')})"
+    request = response.request
+    return (
+        f"{request.url.copy_with(query=None)} answered {status}, not the relay admin API's"
+        " JSON: is RELAY_URL (--url) the API's base URL, without /v1?"
+    )
 
 
 def _problem_text(response: httpx.Response) -> str:

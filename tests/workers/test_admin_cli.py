@@ -10,12 +10,17 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
-from tests.support import free_port, wait_until_sync
+from tests.support import free_port, serve, wait_until_sync
 from tests.workers.live_relay import LiveRelay
 from workers import cli
 from workers.admin_cli import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
@@ -202,6 +207,22 @@ def test_connection_errors_exit_codes(relay_cli: Run, monkeypatch: pytest.Monkey
     assert code == EXIT_USAGE and "RELAY_TOKEN" in err
 
 
+def test_a_url_that_is_not_the_api_is_said_so(relay_cli: Run, live_relay: LiveRelay) -> None:
+    # The console redirects to its login page; a web page answers 200 with HTML.
+    code, out, err = relay_cli("sources", "list", "--url", f"{live_relay.url}/ui")
+    assert code == EXIT_UNREACHABLE and out == "" and "Traceback" not in err
+    assert err.startswith(f"relay: {live_relay.url}/ui/v1/sources answered 303 See Other (to ")
+    assert "is RELAY_URL (--url) the API's base URL" in err and live_relay.token not in err
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse("<html>a web site</html>")
+
+    with serve(Starlette(routes=[Route("/{path:path}", page)])) as site:
+        code, out, err = relay_cli("keys", "list", "--json", "--url", site)
+    assert code == EXIT_UNREACHABLE and out == ""
+    assert "answered 200 OK (text/html; charset=utf-8), not the relay admin API's JSON" in err
+
+
 def _leaf_commands() -> list[list[str]]:
     """Every admin command path, e.g. ["subscriptions", "rotate"]."""
     admin = {"sources", "subscriptions", "events", "replay", "recover", "dead-letters", "keys"}
@@ -232,8 +253,10 @@ def test_every_admin_command_has_help(relay_cli: Run) -> None:
 
 def test_console_script_runs_the_admin_commands(live_relay: LiveRelay) -> None:
     env = {"RELAY_URL": live_relay.url, "RELAY_TOKEN": live_relay.token, "PATH": ""}
+    script = Path(sys.executable).with_name("relay")  # what pyproject's [project.scripts] made
+    assert script.exists(), f"{script}: install the package (make .venv/.installed)"
     result = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "subscriptions", "list", "--json"],
+        [str(script), "subscriptions", "list", "--json"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
