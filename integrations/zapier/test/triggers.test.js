@@ -163,6 +163,7 @@ describe('authentication', () => {
 
 describe('New incoming SMS', () => {
   let subscribeData;
+  let liveItem; // what perform gave the Zap for the live SMS
 
   it('subscribes once with the flat payload, even when Zapier repeats it', async () => {
     subscribeData = await appTester(incoming.performSubscribe, { authData, targetUrl });
@@ -194,6 +195,7 @@ describe('New incoming SMS', () => {
     assert.equal(item.from, '61555879987');
     assert.equal(item.recipient, '61500079987');
     assert.equal(item.text, ' is the shop open?');
+    liveItem = item;
   });
 
   it('refuses a webhook whose body was altered', async () => {
@@ -238,6 +240,8 @@ describe('New incoming SMS', () => {
       assert.ok(key in newest, key);
     }
     assert.ok(items.every((item) => item.type === 'message.received'));
+    // The same message as a sample and as a live hook: field for field the same item.
+    assert.deepEqual(items.find((item) => item.id === liveItem.id), liveItem);
   });
 
   it('unsubscribes, and a second unsubscribe succeeds too', async () => {
