@@ -235,6 +235,7 @@ def _sources_add(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
             "base_url": args.base_url,
             "poll_interval": args.poll_interval,
             "start_from": args.start_from,
+            "tenant_id": args.tenant,
         }.items()
         if v is not None
     }
@@ -470,6 +471,7 @@ def add_admin_commands(commands: Any) -> None:
     secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     add.add_argument("--base-url", help="MC5 API base URL (default: the relay's)")
     add.add_argument("--poll-interval", type=float, help="seconds between idle polls")
+    add.add_argument("--tenant", help="the tenant id whose account this is (default: yours)")
     add.add_argument(
         "--start-from",
         type=start_point,

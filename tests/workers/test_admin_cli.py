@@ -393,8 +393,13 @@ def test_a_tenant_key_lists_only_its_tenants_rows(relay_cli: Run, live_relay: Li
         relay_cli, "sources", "add", "--username", "ten@cli", "--password", "p", *as_tenant
     )
     assert own["tenant_id"] == tenant
+    given = ok_json(
+        relay_cli, "sources", "add", "--username", "given@cli", "--password", "p",
+        "--tenant", tenant,
+    )  # fmt: skip
+    assert given["tenant_id"] == tenant  # the operator adds the tenant's account for them
     sources = ok_json(relay_cli, "sources", "list", "--limit", "100", *as_tenant)["data"]
-    assert [s["id"] for s in sources] == [own["id"]]
+    assert [s["id"] for s in sources] == [given["id"], own["id"]]  # newest first
     assert operator_source["id"] not in ok(relay_cli, "sources", "list", *as_tenant)
     assert ok(relay_cli, "subscriptions", "list", *as_tenant).strip() == "(none)"
     assert ok_json(relay_cli, "subscriptions", "list", *as_tenant)["data"] == []
