@@ -75,7 +75,7 @@ class Api:
             )
         except httpx.HTTPError as exc:
             raise CliError(
-                f"cannot reach relay at {self._http.base_url}: {exc}", EXIT_UNREACHABLE
+                f"cannot reach relay at {_shown(self._http.base_url)}: {exc}", EXIT_UNREACHABLE
             ) from exc
         if response.status_code >= 400:
             raise CliError(_problem_text(response), EXIT_REFUSED)
@@ -90,15 +90,19 @@ class Api:
             raise CliError(_not_the_api(response), EXIT_UNREACHABLE) from None
 
 
+def _shown(url: httpx.URL) -> httpx.URL:
+    """The URL without what may be secret in it: a user:password and the query."""
+    return url.copy_with(userinfo=b"", query=None)
+
+
 def _not_the_api(response: httpx.Response) -> str:
     status = f"{response.status_code} {response.reason_phrase}"
     if "location" in response.headers:
         status += f" (to {response.headers['location']})"
     else:
         status += f" ({response.headers.get('content-type', 'no content type')})"
-    request = response.request
     return (
-        f"{request.url.copy_with(query=None)} answered {status}, not the relay admin API's"
+        f"{_shown(response.request.url)} answered {status}, not the relay admin API's"
         " JSON: is RELAY_URL (--url) the API's base URL, without /v1?"
     )
 

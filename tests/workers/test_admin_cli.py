@@ -200,8 +200,10 @@ def test_dead_letters_list_and_retry(relay_cli: Run) -> None:
 def test_connection_errors_exit_codes(relay_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = relay_cli("sources", "list", "--token", "wrong")
     assert code == EXIT_REFUSED and err.startswith("relay: 401 Unauthorized")
-    code, _, err = relay_cli("sources", "list", "--url", f"http://127.0.0.1:{free_port()}")
-    assert code == EXIT_UNREACHABLE and "cannot reach relay" in err
+    port = free_port()
+    code, _, err = relay_cli("sources", "list", "--url", f"http://op:pw-in-url@127.0.0.1:{port}")
+    assert code == EXIT_UNREACHABLE and f"cannot reach relay at http://127.0.0.1:{port}" in err
+    assert "pw-in-url" not in err
     monkeypatch.delenv("RELAY_TOKEN")
     code, _, err = relay_cli("sources", "list")
     assert code == EXIT_USAGE and "RELAY_TOKEN" in err
@@ -218,8 +220,9 @@ def test_a_url_that_is_not_the_api_is_said_so(relay_cli: Run, live_relay: LiveRe
         return HTMLResponse("<html>a web site</html>")
 
     with serve(Starlette(routes=[Route("/{path:path}", page)])) as site:
-        code, out, err = relay_cli("keys", "list", "--json", "--url", site)
-    assert code == EXIT_UNREACHABLE and out == ""
+        with_userinfo = site.replace("http://", "http://op:pw-in-url@")
+        code, out, err = relay_cli("keys", "list", "--json", "--url", with_userinfo)
+    assert code == EXIT_UNREACHABLE and out == "" and "pw-in-url" not in err
     assert "answered 200 OK (text/html; charset=utf-8), not the relay admin API's JSON" in err
 
 
