@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.workers.live_relay import LiveRelay
 
 APP = Path(__file__).resolve().parents[2] / "integrations" / "zapier"
-MIN_CASES = 15  # integrations/zapier/test/*.test.js: schema, auth, both triggers, tenants
+MIN_CASES = 16  # integrations/zapier/test/*.test.js: schema, auth, both triggers, tenants
 
 
 def test_zapier_app_tests_pass_against_a_live_relay(live_relay: LiveRelay) -> None:
