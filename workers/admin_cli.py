@@ -5,7 +5,7 @@ relay the token reaches and go through the same validation and audit as every ot
 `RELAY_URL` (default http://127.0.0.1:8080) and `RELAY_TOKEN` (an admin token or an `rk_`
 key), or `--url` / `--token`. Human tables on stdout by default; `--json` prints the API's
 JSON unchanged. Exit codes: 0 done, 1 the API refused (its problem+json detail on stderr),
-2 bad usage or no token, 4 relay unreachable.
+2 bad usage or no token, 4 relay unreachable (or the URL answers, but is not its API).
 """
 
 from __future__ import annotations
@@ -75,13 +75,36 @@ class Api:
             )
         except httpx.HTTPError as exc:
             raise CliError(
-                f"cannot reach relay at {self._http.base_url}: {exc}", EXIT_UNREACHABLE
+                f"cannot reach relay at {_shown(self._http.base_url)}: {exc}", EXIT_UNREACHABLE
             ) from exc
         if response.status_code >= 400:
             raise CliError(_problem_text(response), EXIT_REFUSED)
-        if response.status_code == 204 or not response.content:
+        if response.status_code == 204:
             return None
-        return response.json()
+        try:
+            if not response.is_success:
+                raise ValueError("not a 2xx")
+            return response.json()
+        except ValueError:
+            # A redirect to a login page, an HTML page: RELAY_URL points elsewhere.
+            raise CliError(_not_the_api(response), EXIT_UNREACHABLE) from None
+
+
+def _shown(url: httpx.URL) -> httpx.URL:
+    """The URL without what may be secret in it: a user:password and the query."""
+    return url.copy_with(userinfo=b"", query=None)
+
+
+def _not_the_api(response: httpx.Response) -> str:
+    status = f"{response.status_code} {response.reason_phrase}"
+    if "location" in response.headers:
+        status += f" (to {response.headers['location']})"
+    else:
+        status += f" ({response.headers.get('content-type', 'no content type')})"
+    return (
+        f"{_shown(response.request.url)} answered {status}, not the relay admin API's"
+        " JSON: is RELAY_URL (--url) the API's base URL, without /v1?"
+    )
 
 
 def _problem_text(response: httpx.Response) -> str:
@@ -108,10 +131,11 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple) and not any(isinstance(v, dict | list) for v in value):
         return ",".join(str(v) for v in value) or "-"
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, dict | list | tuple):
+        # JSON, not Python's repr: `{"expires_at":null}`, as --json and the API spell it.
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     text = str(value).replace("\n", " ")
     return text if len(text) <= 60 else text[:59] + "…"
 
@@ -155,6 +179,11 @@ def epoch(value: str) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
+def start_point(value: str) -> int | str:
+    """`now`, or a moment as `epoch` takes it: the API wants the string or an integer."""
+    return "now" if value == "now" else epoch(value)
+
+
 def header_pair(value: str) -> tuple[str, str]:
     name, sep, content = value.partition(":")
     if not sep or not name.strip():
@@ -181,6 +210,13 @@ DELIVERY_COLUMNS = (
 )
 
 
+def _count(number: int, noun: str) -> str:
+    """`1 delivery`, `2 deliveries`, `0 undelivered events`."""
+    if number == 1:
+        return f"1 {noun}"
+    return f"{number} {noun[:-1]}ies" if noun.endswith("y") else f"{number} {noun}s"
+
+
 def _page(args: argparse.Namespace, **params: Any) -> dict[str, Any]:
     return {"limit": args.limit, "cursor": args.cursor, **params}
 
@@ -203,6 +239,7 @@ def _sources_add(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
             "base_url": args.base_url,
             "poll_interval": args.poll_interval,
             "start_from": args.start_from,
+            "tenant_id": args.tenant,
         }.items()
         if v is not None
     }
@@ -305,8 +342,8 @@ def _events_find(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
 def _events_show(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     event = api.call("GET", f"/v1/events/{args.id}")
     summary = _summary(event)
-    text = fields(summary, ["id", "type", "source_id", "timestamp", "created_at", "documentId"])
-    text += "\n" + fields(summary, ["from", "recipient", "text"])
+    names = ["id", "type", "source_id", "timestamp", "created_at", "documentId"]
+    text = fields(summary, [*names, "from", "recipient", "text"])
     try:
         deliveries = api.call("GET", f"/v1/events/{args.id}/deliveries")
     except CliError as exc:
@@ -323,13 +360,16 @@ def _events_show(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
 def _replay(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     body = {"since": args.since, **({"until": args.until} if args.until is not None else {})}
     answer = api.call("POST", f"/v1/subscriptions/{args.subscription_id}/replay", body=body)
-    return answer, f"queued {answer['queued']} deliveries to {args.subscription_id}"
+    return answer, f"queued {_count(answer['queued'], 'delivery')} to {args.subscription_id}"
 
 
 def _recover(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
     body = {"since": args.since, **({"until": args.until} if args.until is not None else {})}
     answer = api.call("POST", f"/v1/subscriptions/{args.subscription_id}/recover", body=body)
-    return answer, f"queued {answer['queued']} undelivered events to {args.subscription_id}"
+    return (
+        answer,
+        f"queued {_count(answer['queued'], 'undelivered event')} to {args.subscription_id}",
+    )
 
 
 def _dead_letters_list(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
@@ -344,11 +384,11 @@ def _dead_letters_retry(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
                 "give a dead-letter ID or --subscription-id/--since, not both", EXIT_USAGE
             )
         answer = api.call("POST", f"/v1/dead-letters/{args.id}/retry")
-    else:
-        body = {"subscription_id": args.subscription_id, "since": args.since}
-        body = {k: v for k, v in body.items() if v is not None}
-        answer = api.call("POST", "/v1/dead-letters/retry", body=body)
-    return answer, f"queued {answer.get('queued', 1)} deliveries again"
+        return answer, f"dead letter {answer['id']} queued again"
+    body = {"subscription_id": args.subscription_id, "since": args.since}
+    body = {k: v for k, v in body.items() if v is not None}
+    answer = api.call("POST", "/v1/dead-letters/retry", body=body)
+    return answer, f"queued {_count(answer['queued'], 'delivery')} again"
 
 
 def _keys_create(api: Api, args: argparse.Namespace) -> tuple[Any, str]:
@@ -442,7 +482,12 @@ def add_admin_commands(commands: Any) -> None:
     secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     add.add_argument("--base-url", help="MC5 API base URL (default: the relay's)")
     add.add_argument("--poll-interval", type=float, help="seconds between idle polls")
-    add.add_argument("--start-from", help='"now" (default) or an epoch second')
+    add.add_argument("--tenant", help="the tenant id whose account this is (default: yours)")
+    add.add_argument(
+        "--start-from",
+        type=start_point,
+        help='"now" (default), epoch seconds or ISO 8601: only messages from then on',
+    )
     _paged(leaf(sources, "list", "list sources", _sources_list))
     leaf(sources, "pause", "stop polling a source", _source_status("paused"), id_of="source")
     leaf(sources, "resume", "poll a paused source again", _source_status("ok"), id_of="source")

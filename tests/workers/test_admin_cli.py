@@ -8,13 +8,19 @@ import argparse
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
-from tests.support import free_port, wait_until_sync
+from tests.support import free_port, serve, wait_until_sync
 from tests.workers.live_relay import LiveRelay
 from workers import cli
 from workers.admin_cli import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
@@ -172,7 +178,7 @@ def test_replay_queues_the_window(relay_cli: Run, sms_event: dict[str, Any]) -> 
     sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/replay")
     since = str(sms_event["timestamp"])
     out = ok(relay_cli, "replay", sub["id"], "--since", since, "--until", since)
-    assert out.strip() == f"queued 1 deliveries to {sub['id']}"
+    assert out.strip() == f"queued 1 delivery to {sub['id']}"
     answer = ok_json(relay_cli, "replay", sub["id"], "--since", "1970-01-01T00:00:00Z")
     assert answer["queued"] >= 1
     code, _, err = relay_cli("replay", "sub_missing", "--since", "0")
@@ -194,11 +200,30 @@ def test_dead_letters_list_and_retry(relay_cli: Run) -> None:
 def test_connection_errors_exit_codes(relay_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = relay_cli("sources", "list", "--token", "wrong")
     assert code == EXIT_REFUSED and err.startswith("relay: 401 Unauthorized")
-    code, _, err = relay_cli("sources", "list", "--url", f"http://127.0.0.1:{free_port()}")
-    assert code == EXIT_UNREACHABLE and "cannot reach relay" in err
+    port = free_port()
+    code, _, err = relay_cli("sources", "list", "--url", f"http://op:pw-in-url@127.0.0.1:{port}")
+    assert code == EXIT_UNREACHABLE and f"cannot reach relay at http://127.0.0.1:{port}" in err
+    assert "pw-in-url" not in err
     monkeypatch.delenv("RELAY_TOKEN")
     code, _, err = relay_cli("sources", "list")
     assert code == EXIT_USAGE and "RELAY_TOKEN" in err
+
+
+def test_a_url_that_is_not_the_api_is_said_so(relay_cli: Run, live_relay: LiveRelay) -> None:
+    # The console redirects to its login page; a web page answers 200 with HTML.
+    code, out, err = relay_cli("sources", "list", "--url", f"{live_relay.url}/ui")
+    assert code == EXIT_UNREACHABLE and out == "" and "Traceback" not in err
+    assert err.startswith(f"relay: {live_relay.url}/ui/v1/sources answered 303 See Other (to ")
+    assert "is RELAY_URL (--url) the API's base URL" in err and live_relay.token not in err
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse("<html>a web site</html>")
+
+    with serve(Starlette(routes=[Route("/{path:path}", page)])) as site:
+        with_userinfo = site.replace("http://", "http://op:pw-in-url@")
+        code, out, err = relay_cli("keys", "list", "--json", "--url", with_userinfo)
+    assert code == EXIT_UNREACHABLE and out == "" and "pw-in-url" not in err
+    assert "answered 200 OK (text/html; charset=utf-8), not the relay admin API's JSON" in err
 
 
 def _leaf_commands() -> list[list[str]]:
@@ -231,8 +256,10 @@ def test_every_admin_command_has_help(relay_cli: Run) -> None:
 
 def test_console_script_runs_the_admin_commands(live_relay: LiveRelay) -> None:
     env = {"RELAY_URL": live_relay.url, "RELAY_TOKEN": live_relay.token, "PATH": ""}
+    script = Path(sys.executable).with_name("relay")  # what pyproject's [project.scripts] made
+    assert script.exists(), f"{script}: install the package (make .venv/.installed)"
     result = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "subscriptions", "list", "--json"],
+        [str(script), "subscriptions", "list", "--json"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -243,8 +270,9 @@ def test_dead_letters_retry_many_by_subscription(relay_cli: Run) -> None:
     sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/bulk")
     out = ok(relay_cli, "dead-letters", "retry", "--subscription-id", sub["id"])
     assert out.strip() == "queued 0 deliveries again"
-    since = ("--since", "2023-11-14T22:13:20Z")
-    assert ok_json(relay_cli, "dead-letters", "retry", *since) == {"queued": 0}
+    since = ("--since", "2023-11-14T22:13:20Z")  # other tests' dead letters are not its
+    by_both = ("--subscription-id", sub["id"], *since)
+    assert ok_json(relay_cli, "dead-letters", "retry", *by_both) == {"queued": 0}
     code, _, err = relay_cli("dead-letters", "retry", "--subscription-id", "sub_missing")
     assert code == EXIT_REFUSED and "404 Not Found: subscription sub_missing not found" in err
 
@@ -256,3 +284,192 @@ def test_emergency_rotation_says_when_earlier_secrets_stop(relay_cli: Run) -> No
     assert "new secret  whsec_" in out and "every earlier secret stopped signing" in out
     shown = ok_json(relay_cli, "subscriptions", "show", sub["id"])
     assert shown["secrets"] == [{"expires_at": None}]
+    [secrets_line] = [
+        line for line in ok(relay_cli, "subscriptions", "show", sub["id"]).splitlines()
+        if line.startswith("secrets ")
+    ]  # fmt: skip
+    assert secrets_line.split() == ["secrets", '[{"expires_at":null}]']  # JSON, not a repr
+
+
+def test_source_resume_and_subscription_enable_say_what_they_did(relay_cli: Run) -> None:
+    source = ok_json(relay_cli, "sources", "add", "--username", "resume@cli", "--password", "pw")
+    ok(relay_cli, "sources", "pause", source["id"])
+    assert ok(relay_cli, "sources", "resume", source["id"]).strip() == f"source {source['id']}: ok"
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/enable", "--disabled")
+    assert sub["enabled"] is False
+    out = ok(relay_cli, "subscriptions", "enable", sub["id"])
+    assert out.strip() == f"subscription {sub['id']}: enabled"
+
+
+def _dead_letters_of(run: Run, subscription_id: str) -> list[dict[str, Any]]:
+    rows = ok_json(run, "dead-letters", "list", "--limit", "100")["data"]
+    return [row for row in rows if row["subscription_id"] == subscription_id]
+
+
+def test_dead_letters_list_and_retry_a_real_dead_letter(
+    relay_cli: Run, sms_event: dict[str, Any]
+) -> None:
+    # Nothing listens on port 9: every attempt fails, and dev's retries (1, 2, 4 s) run out.
+    sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/dead")
+    moment = str(sms_event["timestamp"])
+    ok(relay_cli, "replay", sub["id"], "--since", moment, "--until", moment)
+    wait_until_sync(
+        lambda: bool(_dead_letters_of(relay_cli, sub["id"])),
+        timeout_s=60,
+        what="the replayed delivery to become a dead letter",
+    )
+    [dead] = _dead_letters_of(relay_cli, sub["id"])
+    assert dead["event_id"] == sms_event["id"] and dead["attempts"] >= 1
+
+    listing = ok(relay_cli, "dead-letters", "list", "--limit", "100")
+    assert listing.splitlines()[0].split()[:3] == ["ID", "EVENT_ID", "SUBSCRIPTION_ID"]
+    [line] = [line for line in listing.splitlines() if line.startswith(dead["id"])]
+    assert sms_event["id"] in line and sub["id"] in line
+
+    out = ok(relay_cli, "dead-letters", "retry", dead["id"])
+    assert out.strip() == f"dead letter {dead['id']} queued again"
+    code, _, err = relay_cli("dead-letters", "retry", dead["id"])  # taken off the list
+    assert code == EXIT_REFUSED and f"dead letter {dead['id']} not found" in err
+    # Delivered again, it fails again: a dead letter again, retried this time with --json.
+    wait_until_sync(
+        lambda: bool(_dead_letters_of(relay_cli, sub["id"])),
+        timeout_s=60,
+        what="the retried delivery to become a dead letter again",
+    )
+    [again] = _dead_letters_of(relay_cli, sub["id"])
+    retried = ok_json(relay_cli, "dead-letters", "retry", again["id"])
+    assert retried["id"] == again["id"] and retried["event_id"] == sms_event["id"]
+    assert retried["subscription_id"] == sub["id"]
+
+
+def test_keys_create_list_revoke(relay_cli: Run, live_relay: LiveRelay) -> None:
+    out = ok(relay_cli, "keys", "create", "--name", "cli-text", "--scope", "events:read")
+    [key] = [line.split()[1] for line in out.splitlines() if line.startswith("key ")]
+    assert key.startswith("rk_") and "(shown only now" in out and "cli-text" in out
+
+    created = ok_json(
+        relay_cli, "keys", "create", "--name", "cli-json", "--scope", "events:read",
+        "--expires-at", "2036-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert created["key"].startswith("rk_") and created["scopes"] == ["events:read"]
+    assert created["expires_at"] == "2036-01-01T00:00:00Z" and created["tenant_id"] is None
+
+    listing = ok(relay_cli, "keys", "list", "--limit", "100")
+    assert listing.splitlines()[0].split()[:3] == ["ID", "NAME", "SCOPES"]
+    assert created["id"] in listing and "cli-json" in listing
+    assert key not in listing and created["key"] not in listing
+    rows = ok_json(relay_cli, "keys", "list", "--limit", "100")["data"]
+    assert created["id"] in [row["id"] for row in rows]
+    assert not any("key" in row for row in rows)  # never a key's value
+
+    # The key works for its scope only, until it is revoked.
+    as_key = ("--token", created["key"])
+    assert "data" in ok_json(relay_cli, "events", "find", *as_key)
+    code, out, err = relay_cli("subscriptions", "add", "http://127.0.0.1:9/k", *as_key)
+    assert code == EXIT_REFUSED and out == "" and err.startswith("relay: 403 Forbidden: ")
+    assert "subscriptions:write" in err and created["key"] not in err
+
+    assert ok(relay_cli, "keys", "revoke", created["id"]).strip() == f"key {created['id']} revoked"
+    code, out, err = relay_cli("events", "find", *as_key)
+    assert code == EXIT_REFUSED and out == "" and err.startswith("relay: 401 Unauthorized")
+    assert created["key"] not in err
+    other = ok_json(relay_cli, "keys", "create", "--name", "cli-revoke", "--scope", "events:read")
+    assert ok_json(relay_cli, "keys", "revoke", other["id"]) == {"id": other["id"], "revoked": True}
+    assert other["id"] not in [r["id"] for r in ok_json(relay_cli, "keys", "list")["data"]]
+
+
+def test_a_tenant_key_lists_only_its_tenants_rows(relay_cli: Run, live_relay: LiveRelay) -> None:
+    with httpx.Client(base_url=live_relay.url, headers=live_relay.auth) as admin:
+        tenant = admin.post("/v1/tenants", json={"name": "cli tenant"}).json()["id"]
+    operator_source = ok_json(
+        relay_cli, "sources", "add", "--username", "op@cli", "--password", "p"
+    )
+    operator_sub = ok_json(relay_cli, "subscriptions", "add", "http://127.0.0.1:9/op")
+    key = ok_json(
+        relay_cli, "keys", "create", "--name", "cli-tenant", "--tenant", tenant,
+        "--scope", "sources:write", "--scope", "subscriptions:write",
+    )  # fmt: skip
+    assert key["tenant_id"] == tenant
+    as_tenant = ("--token", key["key"])
+
+    own = ok_json(
+        relay_cli, "sources", "add", "--username", "ten@cli", "--password", "p", *as_tenant
+    )
+    assert own["tenant_id"] == tenant
+    given = ok_json(
+        relay_cli, "sources", "add", "--username", "given@cli", "--password", "p",
+        "--tenant", tenant,
+    )  # fmt: skip
+    assert given["tenant_id"] == tenant  # the operator adds the tenant's account for them
+    sources = ok_json(relay_cli, "sources", "list", "--limit", "100", *as_tenant)["data"]
+    assert [s["id"] for s in sources] == [given["id"], own["id"]]  # newest first
+    assert operator_source["id"] not in ok(relay_cli, "sources", "list", *as_tenant)
+    assert ok(relay_cli, "subscriptions", "list", *as_tenant).strip() == "(none)"
+    assert ok_json(relay_cli, "subscriptions", "list", *as_tenant)["data"] == []
+    code, _, err = relay_cli("subscriptions", "show", operator_sub["id"], *as_tenant)
+    assert code == EXIT_REFUSED and err.startswith("relay: 404 Not Found")  # never 403
+
+
+# Every command, once with a problem the API refuses: (argv, status line, a detail fragment).
+# The password, the token and any secret must appear nowhere in what is printed.
+PASSWORD = "pw-never-printed-7d1f"
+REFUSED: list[tuple[list[str], str, str]] = [
+    (["sources", "add", "--username", "x@cli", "--password", PASSWORD, "--poll-interval", "-1"],
+     "422 Unprocessable Content", "poll_interval"),
+    (["sources", "list", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["sources", "pause", "src_missing"], "404 Not Found", "src_missing"),
+    (["sources", "resume", "src_missing"], "404 Not Found", "src_missing"),
+    (["subscriptions", "add", "ftp://example.com/x"], "422 Unprocessable Content", "url"),
+    (["subscriptions", "list", "--limit", "101"], "422 Unprocessable Content", "limit"),
+    (["subscriptions", "show", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["subscriptions", "disable", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["subscriptions", "enable", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["subscriptions", "rotate", "sub_missing"], "404 Not Found", "subscription sub_missing"),
+    (["events", "find", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["events", "show", "evt_missing"], "404 Not Found", "evt_missing"),
+    (["replay", "sub_missing", "--since", "0"], "404 Not Found", "sub_missing"),
+    (["recover", "sub_missing", "--since", "0"], "404 Not Found", "sub_missing"),
+    (["dead-letters", "list", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["dead-letters", "retry", "dl_missing"], "404 Not Found", "dl_missing"),
+    (["keys", "create", "--name", "x", "--scope", "events:read", "--tenant", "ten_missing"],
+     "404 Not Found", "ten_missing"),
+    (["keys", "list", "--limit", "0"], "422 Unprocessable Content", "limit"),
+    (["keys", "revoke", "key_missing"], "404 Not Found", "key_missing"),
+]  # fmt: skip
+
+
+def test_the_refusal_table_covers_every_command() -> None:
+    covered = {tuple(argv[: 1 if argv[0] in ("replay", "recover") else 2]) for argv, *_ in REFUSED}
+    assert covered == {tuple(command) for command in _leaf_commands()}
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+@pytest.mark.parametrize(
+    ("argv", "status", "detail"), REFUSED, ids=[" ".join(c[0][:2]) for c in REFUSED]
+)
+def test_every_command_turns_a_refusal_into_a_readable_error(
+    relay_cli: Run, live_relay: LiveRelay, argv: list[str], status: str, detail: str, output: str
+) -> None:
+    code, out, err = relay_cli(*argv, *(["--json"] if output == "json" else []))
+    assert code == EXIT_REFUSED
+    assert out == ""  # nothing on stdout, not even with --json: scripts see no partial answer
+    assert err.startswith(f"relay: {status}: "), err
+    assert (
+        detail in err and "Traceback" not in err and not err.removeprefix("relay: ").startswith("{")
+    )
+    for secret in (PASSWORD, live_relay.token, "whsec_", "rk_"):
+        assert secret not in out + err
+
+
+def test_sources_add_start_from_takes_now_epoch_or_iso(relay_cli: Run) -> None:
+    def cursor(*start: str) -> int:
+        username = f"start-{uuid.uuid4().hex[:8]}@cli"  # one source per account and base URL
+        argv = ("sources", "add", "--username", username, "--password", "p", *start)
+        return int(ok_json(relay_cli, *argv)["cursor"])
+
+    assert cursor("--start-from", "1700000000") == 1700000000
+    assert cursor("--start-from", "2023-11-14T22:13:20Z") == 1700000000
+    assert cursor("--start-from", "now") >= 1700000000
+    code, _, err = relay_cli("sources", "add", "--username", "s@cli", "--password", "p",
+                             "--start-from", "soon")  # fmt: skip
+    assert code == EXIT_USAGE and "ISO 8601" in err

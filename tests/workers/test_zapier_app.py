@@ -1,9 +1,11 @@
 """The Zapier app (integrations/zapier) against a live relay: `npm ci` from the committed
-lockfile, then its `createAppTester` tests (node --test), given the relay's address."""
+lockfile, then its `createAppTester` tests (node --test), given the relay's address and
+admin token; the app itself connects with tenant keys it has the admin token create."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 from tests.workers.live_relay import LiveRelay
 
 APP = Path(__file__).resolve().parents[2] / "integrations" / "zapier"
+MIN_CASES = 16  # integrations/zapier/test/*.test.js: schema, auth, both triggers, tenants
 
 
 def test_zapier_app_tests_pass_against_a_live_relay(live_relay: LiveRelay) -> None:
@@ -32,3 +35,6 @@ def test_zapier_app_tests_pass_against_a_live_relay(live_relay: LiveRelay) -> No
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout, result.stdout
+    counts = dict(re.findall(r"^# (tests|pass) (\d+)$", result.stdout, re.M))
+    # Every case ran and passed, none skipped or dropped with its describe block.
+    assert counts["pass"] == counts["tests"] and int(counts["tests"]) >= MIN_CASES, counts

@@ -1,8 +1,8 @@
 'use strict';
 
 // Requests to relay: the base URL and API key from the connection, problem+json errors made
-// readable. Only two scopes are ever needed: `subscriptions:write` (subscribe, unsubscribe)
-// and `events:read` (samples, the connection test).
+// readable. Only two scopes are ever needed: `subscriptions:write` (subscribe, unsubscribe,
+// the current secret after a rotation) and `events:read` (samples, the connection test).
 
 const baseUrl = (bundle) => String(bundle.authData.base_url || '').replace(/\/+$/, '');
 

@@ -38,7 +38,11 @@ const verify = (secret, headers, body, nowS = Math.floor(Date.now() / 1000)) => 
     .filter((part) => part.startsWith('v1,'))
     .map((part) => Buffer.from(part.slice(3), 'base64'))
     .some((given) => given.length === expected.length && crypto.timingSafeEqual(given, expected));
-  if (!matches) throw new Error('webhook-signature does not match the subscription secret');
+  if (!matches) {
+    const error = new Error('webhook-signature does not match the subscription secret');
+    error.isMismatch = true; // the secret may have been rotated: worth a second look
+    throw error;
+  }
 };
 
 module.exports = { verify, header };
