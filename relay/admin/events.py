@@ -77,7 +77,8 @@ async def event_deliveries(ctx: AdminContext, event_id: str) -> list[EventDelive
     event = await ctx.store.events.get(event_id, tenant=ctx.tenant)
     attempted = await ctx.store.event_deliveries.subscription_ids(event.id)
     subscriptions = {s.id: s for s in await _visible_subscriptions(ctx, attempted)}
-    for sub in await ctx.store.subscriptions.all():  # routing reads them all too
+    await ctx.routes.refresh(ctx.store.subscriptions)  # one round trip when unchanged
+    for sub in [*ctx.routes.candidates(event), *ctx.routes.disabled()]:
         if ctx.tenant is not None and sub.tenant_id != ctx.tenant:
             continue
         if sub.id not in subscriptions and sub.matches(event) and sub.predates(event):

@@ -26,6 +26,7 @@ class RoutingIndex:
     def __init__(self) -> None:
         self.version = -1  # the store version this index reflects; -1: never loaded
         self._by_id: dict[str, Subscription] = {}
+        self._disabled: dict[str, Subscription] = {}  # not in any bucket
         # source id (None: no source filter) -> event type (None: every type) -> bucket
         self._buckets: dict[str | None, dict[str | None, _Bucket]] = {}
 
@@ -37,6 +38,7 @@ class RoutingIndex:
 
     def replace_all(self, subscriptions: Iterable[Subscription], *, version: int) -> None:
         self._by_id.clear()
+        self._disabled.clear()
         self._buckets.clear()
         self.apply((), subscriptions, version=version)
 
@@ -54,7 +56,9 @@ class RoutingIndex:
         for subscription in changed:
             self._remove(subscription.id)
             self._by_id[subscription.id] = subscription
-            if subscription.enabled:
+            if not subscription.enabled:
+                self._disabled[subscription.id] = subscription
+            else:
                 for source, kind in _keys(subscription):
                     self._buckets.setdefault(source, {}).setdefault(kind, {})[subscription.id] = (
                         subscription
@@ -90,7 +94,12 @@ class RoutingIndex:
                     found.extend(bucket.values())
         return found
 
+    def disabled(self) -> list[Subscription]:
+        """The disabled subscriptions (an event's story shows those it would have gone to)."""
+        return list(self._disabled.values())
+
     def _remove(self, subscription_id: str) -> None:
+        self._disabled.pop(subscription_id, None)
         old = self._by_id.pop(subscription_id, None)
         if old is None or not old.enabled:
             return

@@ -76,3 +76,19 @@ def test_changes_replace_disable_and_remove_subscriptions_in_place() -> None:
     assert index.get("gone") is None
     off = index.get("off")
     assert off is not None and not off.enabled  # known (explicit deliveries check it)
+
+
+def test_disabled_subscriptions_are_kept_apart_and_follow_changes() -> None:
+    index = RoutingIndex()
+    index.replace_all([_sub("on"), _sub("off", enabled=False)], version=1)
+    assert [sub.id for sub in index.disabled()] == ["off"]
+    assert _routed(index, _event("a")) == {"on"}
+
+    index.apply([], [_sub("on", enabled=False), _sub("off")], version=2)
+    assert [sub.id for sub in index.disabled()] == ["on"]
+    assert _routed(index, _event("a")) == {"off"}
+
+    index.apply(["on"], [], version=3)
+    assert index.disabled() == []
+    index.replace_all([_sub("later", enabled=False)], version=4)
+    assert [sub.id for sub in index.disabled()] == ["later"]
