@@ -16,12 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from relay.delivery.jobs import retry_queue_for
+from relay.settings import Settings
+from workers.retry_worker import run_retry_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
@@ -185,3 +190,13 @@ class Receiver:
     def delivered(self) -> set[str]:
         """documentIds answered with a 2xx at least once."""
         return {r.document_id for r in self.snapshot() if 200 <= r.status < 300}
+
+
+async def run_due_retries(settings: Settings, redis_url: str, subscription_id: str) -> None:
+    """Make the subscription's scheduled retries due now and run a real RQ worker burst."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        await asyncio.to_thread(retry_queue_for(settings, client).expedite, subscription_id)
+    finally:
+        client.close()
+    await asyncio.to_thread(run_retry_worker, settings, burst=True)

@@ -11,19 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from starlette.applications import Starlette
 
 from relay.core.retry import DEFAULT_JITTER
-from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
 from relay.simulator.app import SimulatorConfig, create_app
 from relay.store import Store
 from tests.delivery.test_dispatcher import retries_until
-from tests.support import Receiver, wait_until
+from tests.support import Receiver, run_due_retries, wait_until
 from workers.dispatcher import run_dispatcher
 from workers.poller import run_poller
-from workers.retry_worker import run_retry_worker
 
 ACCOUNT, PASSWORD = "story@r", "pw-story"
 T = int(time.time()) - 600
@@ -75,15 +72,6 @@ async def _send_sms(sim_url: str, *messages: dict[str, Any]) -> list[str]:
         return list(added.json()["documentIds"])
 
 
-async def _expedite_and_run(settings: Settings, redis_url: str, subscription_id: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        await asyncio.to_thread(retry_queue_for(settings, client).expedite, subscription_id)
-    finally:
-        client.close()
-    await asyncio.to_thread(run_retry_worker, settings, burst=True)
-
-
 async def test_a_message_is_found_by_document_id_and_number_and_its_deliveries_told(
     app: Starlette,
     client: httpx.AsyncClient,
@@ -115,7 +103,7 @@ async def test_a_message_is_found_by_document_id_and_number_and_its_deliveries_t
         lambda: len(flaky.received) == 4 and len(dead.received) == 4,
         what="the immediate retries",
     )
-    await _expedite_and_run(api_settings, redis_url, subs["dead"])
+    await run_due_retries(api_settings, redis_url, subs["dead"])
     await wait_until(lambda: len(dead.received) == 6, what="the dead subscription's last tries")
 
     # By documentId: exactly the message, with the id its webhooks carried.

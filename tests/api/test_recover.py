@@ -3,22 +3,18 @@ as a real receiver sees it (a stepped dispatcher and real RQ worker bursts)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-import redis
 
 from relay.core.models import Event
 from relay.delivery.dispatcher import Dispatcher
-from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
 from relay.store import Store
 from tests.api.conftest import message
-from tests.support import Receiver
+from tests.support import Receiver, run_due_retries
 from workers.dispatcher import open_dispatcher
-from workers.retry_worker import run_retry_worker
 
 T = 1_700_000_000
 
@@ -33,15 +29,6 @@ def api_settings(api_settings: Settings) -> Settings:
 async def dispatcher(api_settings: Settings) -> AsyncIterator[Dispatcher]:
     async with open_dispatcher(api_settings) as stepped:
         yield stepped
-
-
-async def _run_retries_now(settings: Settings, redis_url: str, subscription_id: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        await asyncio.to_thread(retry_queue_for(settings, client).expedite, subscription_id)
-    finally:
-        client.close()
-    await asyncio.to_thread(run_retry_worker, settings, burst=True)
 
 
 async def test_recover_redelivers_only_the_dead_dropped_and_never_delivered(
@@ -71,11 +58,11 @@ async def test_recover_redelivers_only_the_dead_dropped_and_never_delivered(
     receiver.default = 500
     dead = await add("dead", 2)
     await dispatcher.run_until_idle()
-    await _run_retries_now(api_settings, redis_url, sub)  # the one retry fails: dead letter
+    await run_due_retries(api_settings, redis_url, sub)  # the one retry fails: dead letter
     dropped = await add("dropped", 3)
     await dispatcher.run_until_idle()
     await set_enabled(False)
-    await _run_retries_now(api_settings, redis_url, sub)  # its retry finds it disabled
+    await run_due_retries(api_settings, redis_url, sub)  # its retry finds it disabled
     never = await add("never", 4)  # recorded while disabled: never routed to it
     await dispatcher.run_until_idle()
     await set_enabled(True)

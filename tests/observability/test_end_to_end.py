@@ -18,7 +18,6 @@ import redis
 import redis.asyncio
 
 from relay.api import create_app
-from relay.delivery.jobs import retry_queue_for
 from relay.observability.telemetry import STALE_AFTER_S
 from relay.settings import Settings
 from relay.store import Store
@@ -30,9 +29,8 @@ from tests.observability.scrape import (
     status_json,
     subscription_in,
 )
-from tests.support import Receiver, wait_until
+from tests.support import Receiver, run_due_retries, wait_until
 from workers.dispatcher import run_dispatcher
-from workers.retry_worker import run_retry_worker
 
 # Retries far in the future, so the test decides when each one runs (by making it due).
 HELD_RETRIES = (60.0, 60.0, 60.0)
@@ -72,7 +70,7 @@ async def test_500_500_500_then_200_is_three_failed_and_one_delivered_everywhere
         assert first["queues"]["retry_scheduled"] == 1
 
         for attempt in (2, 3, 4):
-            await _run_due_retries(held, redis_url, flaky_sub.id)
+            await run_due_retries(held, redis_url, flaky_sub.id)
             await wait_until(
                 functools.partial(_recorded, store, flaky_sub.id, attempt),
                 what=f"attempt {attempt} recorded",
@@ -119,7 +117,7 @@ async def test_always_500_shows_a_dead_letter_in_metrics_and_status(
     try:
         await add_events(store, 1)
         await wait_until(lambda: _recorded(store, subscription.id, 1), what="first attempt")
-        await _run_due_retries(one_retry, redis_url, subscription.id)
+        await run_due_retries(one_retry, redis_url, subscription.id)
         await wait_until(lambda: _recorded(store, subscription.id, 2), what="the retry")
     finally:
         stop.set()
@@ -222,16 +220,6 @@ async def _dispatcher_delivered(api: str, subscription_id: str, expected: int) -
         role="dispatcher",
     )
     return found == expected
-
-
-async def _run_due_retries(settings: Settings, redis_url: str, subscription_id: str) -> None:
-    """Make the subscription's scheduled retries due now and run a real RQ worker burst."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        await asyncio.to_thread(retry_queue_for(settings, client).expedite, subscription_id)
-    finally:
-        client.close()
-    await asyncio.to_thread(run_retry_worker, settings, burst=True)
 
 
 async def _scheduled(aredis: redis.asyncio.Redis, store: Store, count: int) -> bool:
