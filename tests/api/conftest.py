@@ -3,6 +3,7 @@ client with a valid token, a webhook receiver on loopback, and stored events."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -17,6 +18,8 @@ from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis
 from tests.support import Receiver
+from workers.dispatcher import run_dispatcher
+from workers.poller import run_poller
 
 TOKEN = "test-token"
 SECOND_TOKEN = "second-token"
@@ -94,3 +97,16 @@ def add_events(store: Store, api_settings: Settings) -> Callable[..., object]:
         return events
 
     return add
+
+
+@pytest.fixture
+async def roles(api_settings: Settings) -> AsyncIterator[None]:
+    """The real poller and dispatcher roles, stopped cleanly at the end."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_poller(api_settings, stop=stop)),
+        asyncio.create_task(run_dispatcher(api_settings, stop=stop)),
+    ]
+    yield
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 20)

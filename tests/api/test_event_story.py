@@ -4,9 +4,8 @@ and tells each subscription's delivery (delivered, retrying, dead) and every att
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,8 +18,6 @@ from relay.simulator.app import SimulatorConfig, create_app
 from relay.store import Store
 from tests.delivery.test_dispatcher import retries_until
 from tests.support import Receiver, run_due_retries, wait_until
-from workers.dispatcher import run_dispatcher
-from workers.poller import run_poller
 
 ACCOUNT, PASSWORD = "story@r", "pw-story"
 T = int(time.time()) - 600
@@ -33,18 +30,6 @@ def api_settings(api_settings: Settings) -> Settings:
     """An immediate first retry, then one an hour away: a failing delivery stays retrying
     until the test makes that retry due."""
     return api_settings.replace(retry_schedule_s=(0.0, 3600.0))
-
-
-@pytest.fixture
-async def roles(api_settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(run_poller(api_settings, stop=stop)),
-        asyncio.create_task(run_dispatcher(api_settings, stop=stop)),
-    ]
-    yield
-    stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 
 async def _source(client: httpx.AsyncClient, sim_url: str) -> str:

@@ -6,21 +6,16 @@ with a tenant key stay within the tenant; the operator's unfiltered subscription
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 
 from relay.core.access import OPERATOR_ONLY_SCOPES, SCOPES
-from relay.settings import Settings
 from relay.simulator.app import SimulatorConfig, create_app
 from tests.support import Receiver, wait_until
-from workers.dispatcher import run_dispatcher
-from workers.poller import run_poller
 
 ACCOUNTS = {"acme@r": "pw-acme", "globex@r": "pw-globex"}
 T = int(time.time()) - 3600
@@ -35,19 +30,6 @@ def _as(app: Starlette, key: str) -> httpx.AsyncClient:
 
 def _sources_of(receiver: Receiver) -> set[str]:
     return {json.loads(r.body)["data"]["source_id"] for r in receiver.snapshot()}
-
-
-@pytest.fixture
-async def roles(api_settings: Settings) -> AsyncIterator[None]:
-    """The real poller and dispatcher roles, stopped cleanly at the end."""
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(run_poller(api_settings, stop=stop)),
-        asyncio.create_task(run_dispatcher(api_settings, stop=stop)),
-    ]
-    yield
-    stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 
 async def test_each_tenant_receives_only_its_own_messages_and_replays_stay_inside(
