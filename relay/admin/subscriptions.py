@@ -8,7 +8,7 @@ from typing import Any
 from relay.admin import audit, tenants, validation
 from relay.admin.context import AdminContext
 from relay.core import limits
-from relay.core.errors import InvalidInput, NotFound, UnsafeTarget
+from relay.core.errors import Conflict, InvalidInput, NotFound, UnsafeTarget
 from relay.core.models import EVENT_TYPES, PAYLOAD_FORMATS, PAYLOAD_STANDARD, Listing, Subscription
 from relay.core.sms_match import SmsMatch
 from relay.core.urls import validate_target_url
@@ -185,17 +185,23 @@ async def add_subscription(ctx: AdminContext, data: dict[str, Any]) -> Subscript
 
 
 async def _check_source_ids(
-    ctx: AdminContext, source_ids: tuple[str, ...] | None, *, tenant_id: str | None
+    ctx: AdminContext,
+    source_ids: tuple[str, ...] | None,
+    *,
+    tenant_id: str | None,
+    missing: type[NotFound] | type[Conflict] = NotFound,
 ) -> None:
-    """A tenant's subscription may name only that tenant's sources (another's is NotFound, as
-    if it did not exist); the operator's may name any, existing or not."""
+    """A tenant's subscription may name only that tenant's sources: another tenant's is
+    answered like one that does not exist (`missing`), so ids cannot be probed. A change
+    answers Conflict: its 404 would say the subscription itself is gone. The operator's may
+    name any, existing or not."""
     if tenant_id is None or source_ids is None:
         return
     for source_id in source_ids:
         try:
             await ctx.store.sources.get(source_id, tenant=tenant_id)
         except NotFound:
-            raise NotFound(f"source {source_id} not found") from None
+            raise missing(f"source {source_id} not found") from None
 
 
 async def change_subscription(
@@ -208,7 +214,9 @@ async def change_subscription(
     current = await ctx.store.subscriptions.get(subscription_id, tenant=ctx.tenant)
     if not fields:
         return current
-    await _check_source_ids(ctx, fields.get("source_ids"), tenant_id=current.tenant_id)
+    await _check_source_ids(
+        ctx, fields.get("source_ids"), tenant_id=current.tenant_id, missing=Conflict
+    )
     subscription = await ctx.store.subscriptions.update(
         subscription_id, tenant=ctx.tenant, **fields
     )

@@ -140,12 +140,22 @@ async def test_what_a_tenant_key_creates_is_its_tenants(
             "/v1/subscriptions", json={"url": "http://127.0.0.1:9/", "source_ids": [b_source["id"]]}
         )
         assert foreign.status_code == 404
+        assert foreign.json()["detail"] == f"source {b_source['id']} not found"
+        assert b not in foreign.text
         smuggled = await tenant_a.post(
             "/v1/subscriptions", json={"url": "http://127.0.0.1:9/", "tenant_id": b}
         )
         assert smuggled.status_code == 404
         own = await tenant_a.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/"})
         assert own.status_code == 201 and own.json()["tenant_id"] == a
+        # Changing it to a foreign source: 409, not a 404 that would say it is gone.
+        changed = await tenant_a.patch(
+            f"/v1/subscriptions/{own.json()['id']}", json={"source_ids": [b_source["id"]]}
+        )
+        assert changed.status_code == 409
+        assert changed.json()["detail"] == f"source {b_source['id']} not found"
+        kept = await tenant_a.get(f"/v1/subscriptions/{own.json()['id']}")
+        assert kept.json()["source_ids"] is None
 
 
 async def test_the_audit_log_names_actor_and_action_and_never_a_secret(
