@@ -51,6 +51,7 @@ class Settings:
     dedupe_ttl_s: int = 7 * 86400
     event_retention_s: int = 7 * 86400
     subscriber_concurrency: int = 16
+    worker_concurrency: int = 4  # drain jobs (one subscription's due retries each) at once
     attempts_kept: int = 1000
     demo_secret: str | None = None  # `relay dev` hands the demo receiver its secret
     # Redis and token safety (issue 14): checked at start by every role.
@@ -95,6 +96,7 @@ class Settings:
             dedupe_ttl_s=_int(env, "RELAY_DEDUPE_TTL", 7 * 86400, low=60),
             event_retention_s=_int(env, "RELAY_EVENT_RETENTION", 7 * 86400, low=60),
             subscriber_concurrency=_int(env, "RELAY_SUBSCRIBER_CONCURRENCY", 16, low=1, high=1000),
+            worker_concurrency=_int(env, "RELAY_WORKER_CONCURRENCY", 4, low=1, high=64),
             attempts_kept=_int(env, "RELAY_ATTEMPTS_KEPT", 1000, low=10),
             demo_secret=env.get("RELAY_DEMO_SECRET") or None,
             allow_evicting_redis=_bool(env, "RELAY_ALLOW_EVICTING_REDIS", False),

@@ -213,7 +213,7 @@ class QueueDepths:
     dead_letters: int
     retry_running: int = 0  # retries a worker is running now
     retry_failed: int = 0  # retry jobs that crashed (RQ's failed registry; not dead letters)
-    retry_rate_limited: int = 0  # retries due but held back: their subscription's slots are busy
+    retry_rate_limited: int = 0  # retries due but held back: their subscription's drain is busy
 
 
 @dataclass(frozen=True, slots=True)

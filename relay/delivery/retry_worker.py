@@ -2,8 +2,9 @@
 
 A SimpleWorker runs each job in this process: forking per job costs about three times as much
 (BENCHMARKS.md, "Retry worker"). Scale out by running more `relay worker` processes; any one
-of them runs the scheduler (RQ hands the lock over if it dies). Each subscription's retries
-share an RQ rate limit (see RetryQueue), so a hanging subscriber holds at most two workers.
+of them runs the scheduler (RQ hands the lock over if it dies). One drain job of a
+subscription runs at a time (an RQ rate limit, see RetryQueue), so a hanging subscriber holds
+one worker thread.
 
 Each worker beats every second (store/heartbeats.py, `SyncLiveness`) from a thread, so the
 beat goes on while a job runs. Its maintenance hands the started jobs of a worker silent for
@@ -23,7 +24,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
-from relay.delivery.jobs import JobContext, job_context
+from relay.delivery.jobs import JobContext, job_context, retry_queue_for
 from relay.store.heartbeats import SyncLiveness
 from relay.store.keys import Keys
 
@@ -46,9 +47,10 @@ class RetryWorker(SimpleWorker):
     # A timer, not SIGALRM, bounds a job: works in any thread (tests, embedding).
     death_penalty_class = TimerDeathPenalty
 
-    def __init__(self, *args: Any, context: JobContext, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, context: JobContext, sweeps: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._context = context
+        self._sweeps = sweeps  # one thread per process re-enqueues overdue drains
         self._liveness = SyncLiveness(
             client=context.rq_redis, keys=Keys(context.settings.key_prefix), role="worker"
         )
@@ -79,6 +81,16 @@ class RetryWorker(SimpleWorker):
             self._take_over_dead_workers_jobs()
         except Exception:
             log.exception("taking over a dead worker's jobs failed; next maintenance retries")
+        if self._sweeps:
+            try:
+                swept = retry_queue_for(self._context.settings, self._context.rq_redis).sweep(
+                    now=time.time()
+                )
+            except Exception:
+                log.exception("retry sweep failed; next maintenance retries")
+            else:
+                if swept:
+                    log.warning("re-enqueued overdue retry drains", extra={"subscriptions": swept})
 
     def _beat_forever(self) -> None:
         while self._beating.is_set():

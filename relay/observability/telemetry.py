@@ -218,7 +218,7 @@ class _Merged(Collector):
             ),
             (
                 "relay_retry_queue_rate_limited",
-                "Retries due but held back by their subscription's concurrency limit",
+                "Retries due but held back: their subscription's drain is busy",
                 depths.retry_rate_limited,
             ),
             ("relay_retry_queue_running", "Retries a worker is running", depths.retry_running),

@@ -182,6 +182,21 @@ class Keys:
     def subscription_retries(self, subscription_id: str) -> str:
         return f"{self.prefix}subretry:{subscription_id}"
 
+    @property
+    def retrying_subscriptions(self) -> str:
+        """Subscriptions with deliveries in the retry queue, by when a drain of theirs is due
+        (store/retry_queue.py): how status counts retries, and the sweep's safety net."""
+        return f"{self.prefix}retrysubs"
+
+    @property
+    def retries_running(self) -> str:
+        """Retries being attempted now, `{event}:{subscription}` by lease expiry."""
+        return f"{self.prefix}retryrun"
+
+    def drain_limit(self, subscription_id: str) -> str:
+        """The RQ rate-limit key that lets one drain job of a subscription run at a time."""
+        return f"{self.prefix}drain:{subscription_id}"
+
     def subscription_dead_letters(self, subscription_id: str) -> str:
         return f"{self.prefix}subdl:{subscription_id}"
 

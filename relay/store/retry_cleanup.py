@@ -1,14 +1,14 @@
-"""Dropping a deleted subscription's retries from RQ's registries at once.
+"""Dropping a deleted subscription's retries at once.
 
-A deleted subscription's retry jobs would do nothing when they ran (the job finds no
-subscription and clears its state), but until then they wait for hours in RQ's scheduled,
-ready and rate-limited sets, where `relay status` and `/metrics` count them. So deleting a
-subscription removes them: its job ids are found by their suffix (`RetryQueue.job_id` ends
-with `-{event_id}-{subscription_id}-{attempt}`), then each batch goes in one script that takes
-the id out of every waiting registry and deletes the job and the delivery's retry state.
-A job running at that moment finishes and records nothing (the attempt log refuses a deleted
-subscription); a park job queued just before holds pairs that become jobs which drop
-themselves on their first run.
+A deleted subscription's retries would do nothing when their drain ran (it finds no
+subscription and clears them), but until then they wait for hours, where `relay status` and
+`/metrics` count them. So deleting a subscription removes them: its deliveries' retry states
+and `subretry:{sub}`, its entry in `retrysubs`, and its drain jobs (found by id,
+`RetryQueue.drain_job_id`) in RQ's scheduled, ready and held-back sets. relay 0.1's
+per-delivery jobs go too: their ids end with `-{event_id}-{subscription_id}-{attempt}`, and
+each batch goes in one script that takes the id out of every waiting registry and deletes the
+job and the delivery's retry state. A drain running at that moment finishes and records
+nothing (the attempt log refuses a deleted subscription).
 """
 
 from __future__ import annotations
@@ -41,19 +41,58 @@ return dropped
 
 
 async def drop_subscription_retries(redis: Redis, keys: Keys, subscription_id: str) -> int:
-    """Remove every waiting retry job of the subscription; returns how many were removed."""
+    """Remove every waiting retry of the subscription; returns how many deliveries."""
+    dropped = await _drop_queued(redis, keys, subscription_id)
+    await _drop_legacy_jobs(redis, keys, subscription_id)  # counted in `subretry` already
+    return dropped
+
+
+async def _drop_queued(redis: Redis, keys: Keys, subscription_id: str) -> int:
+    retrying = keys.subscription_retries(subscription_id)
+    event_ids = cast("list[str]", await redis.zrange(retrying, 0, -1))
+    drains = f"{keys.rq_job_id_prefix}-drain-{subscription_id}-"
+    job_ids = [
+        cast(str, member)
+        async for member, _score in redis.zscan_iter(keys.rq_scheduled, match=f"{drains}*")
+    ]
+    held = keys.rq_rate_limited(keys.drain_limit(subscription_id))
+    job_ids += cast("list[str]", await redis.zrange(held, 0, -1))
+    job_ids += [
+        job_id
+        for job_id in cast("list[str]", await redis.lrange(keys.rq_queue, 0, -1))
+        if job_id.startswith(drains)
+    ]
+    async with redis.pipeline(transaction=True) as pipe:
+        for start in range(0, len(event_ids), _BATCH):
+            chunk = event_ids[start : start + _BATCH]
+            pipe.delete(*(keys.retry_state(e, subscription_id) for e in chunk))
+            pipe.zrem(keys.retries_running, *(f"{e}:{subscription_id}" for e in chunk))
+        pipe.delete(retrying)
+        pipe.zrem(keys.retrying_subscriptions, subscription_id)
+        for job_id in dict.fromkeys(job_ids):
+            pipe.zrem(keys.rq_scheduled, job_id)
+            pipe.lrem(keys.rq_queue, 0, job_id)
+            pipe.zrem(held, job_id)
+            pipe.delete(f"rq:job:{job_id}")
+        await pipe.execute()
+    return len(event_ids)
+
+
+async def _drop_legacy_jobs(redis: Redis, keys: Keys, subscription_id: str) -> int:
+    """Remove relay 0.1's per-delivery jobs of the subscription; returns how many."""
     suffix_match = f"{keys.rq_job_id_prefix}-*-{subscription_id}-*"
     limited = keys.rq_rate_limited(keys.rate_limit(subscription_id))
     job_ids: list[str] = [
         cast(str, member)
         async for member, _score in redis.zscan_iter(keys.rq_scheduled, match=suffix_match)
+        if "-drain-" not in cast(str, member)
     ]
     job_ids += cast("list[str]", await redis.zrange(limited, 0, -1))
     ours = f"-{subscription_id}-"
     job_ids += [
         job_id
         for job_id in cast("list[str]", await redis.lrange(keys.rq_queue, 0, -1))
-        if ours in job_id
+        if ours in job_id and "-drain-" not in job_id
     ]
     drop = redis.register_script(_DROP_SCRIPT)
     dropped = 0

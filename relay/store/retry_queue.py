@@ -1,14 +1,27 @@
-"""The RQ retry queue: scheduling retry jobs, and the retry state that makes them idempotent.
+"""The RQ retry queue: deliveries waiting for their next attempt, and the RQ jobs that run them.
 
 A delivery waiting in the retry queue has `retry:{event}:{sub}` with `last` = attempts made so
-far; the job for attempt n runs only while `last` is n-1, and the key is deleted when the
-delivery is settled for good, so stale or repeated jobs do nothing. Retry jobs carry ids only
-and have deterministic ids, so scheduling the same attempt twice (after a crash) keeps one job.
-Each subscription's deliveries in the queue are also in `subretry:{sub}` (event id by due
-time, removed when settled), so its queued retries and next retry are read in O(1).
+far, and is in `subretry:{sub}` (event id by due time): that sorted set is the queue. RQ is
+its clock: for each subscription with retries RQ holds a *drain job*, scheduled for the
+earliest due time, which attempts every delivery of that subscription that is due, many at
+once, and settles them in batches (relay/delivery/jobs.py). One RQ job per subscription and
+second instead of one per delivery: RQ's own bookkeeping cost about two thirds of a retry
+(BENCHMARKS.md, "Recovery storm"). Only one drain of a subscription runs at a time (an RQ
+rate limit per subscription), so a hanging subscriber holds one worker slot, never all.
 
-Jobs are enqueued by dotted path (`RETRY_JOB`, `PARK_JOB`); `relay.jobs` keeps the paths of
-earlier releases importable, so jobs already queued by an older relay still run.
+Drain jobs of a later second have deterministic ids (`…-drain-{sub}-{second}`), so the many
+retries a dispatcher schedules for the same second share one job; a job of the current second
+or earlier is running or about to, so new work never reuses its id (it would be deleted with
+the running job). `retrysubs` holds each subscription with retries by when its next drain is
+due: status counts retries from it in O(subscriptions), and the worker's sweep re-enqueues a
+drain for any subscription overdue by SWEEP_GRACE_S (a drain job that failed for good).
+
+A delivery stays due while a drain attempts it (`retryrun` counts it as running until its
+settle or its lease's end): a drain killed mid-batch leaves it due for the job's re-run.
+
+Jobs are enqueued by dotted path (`DRAIN_JOB`); `relay.jobs` and `RETRY_JOB` / `PARK_JOB`
+keep the per-delivery jobs of earlier releases runnable, so jobs already queued by an older
+relay still run.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import redis
 from redis.asyncio import Redis
@@ -28,19 +41,21 @@ from rq.rate_limit import RateLimit
 
 from relay.store.keys import Keys
 
-RETRY_JOB = "relay.delivery.jobs.retry_delivery"
-PARK_JOB = "relay.delivery.jobs.unpark_deliveries"
+DRAIN_JOB = "relay.delivery.jobs.drain_retries"
+RETRY_JOB = "relay.delivery.jobs.retry_delivery"  # one delivery per job (relay 0.1)
+PARK_JOB = "relay.delivery.jobs.unpark_deliveries"  # relay 0.1
 # RQ re-runs a job whose worker died (after the job's heartbeat expires) this many times.
 ABANDONED_JOB_RETRIES = 3
 FAILED_JOB_TTL_S = 7 * 86400
+SWEEP_GRACE_S = 30.0  # a subscription whose drain is this overdue gets a new drain job
+SWEEP_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
 class RetryRequest:
     """Run attempt number `attempt` of (event, subscription) in `delay_s` seconds.
-    `is_deferral`: the same attempt again after a limit refused it, from inside that
-    attempt's own job, so it gets a job id of its own (the running one is deleted when it
-    ends)."""
+    `is_deferral`: the same attempt again after a limit refused it (kept for callers; a
+    deferral is scheduled like any other request)."""
 
     event_id: str
     subscription_id: str
@@ -49,20 +64,177 @@ class RetryRequest:
     is_deferral: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A due delivery a drain now holds: attempt number `attempt` of `event_id`, or, when
+    `attempt` is None, one already settled (its entry was stale)."""
+
+    event_id: str
+    attempt: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryCounts:
+    """Deliveries in the retry queue, by where they wait."""
+
+    scheduled: int  # waiting for their time
+    due: int  # their time has come: waiting for a drain (or for their subscription's turn)
+    running: int  # being attempted now
+    subscriptions: dict[str, int]  # every subscription's deliveries in the queue
+    due_by_subscription: dict[str, int]  # due (running included), per subscription
+
+
+# KEYS: subretry:{sub}, retryrun; ARGV: now, lease end, limit, subscription id, retry-state
+# key prefix. Up to `limit` due deliveries, recorded in retryrun (for the counts) until the
+# lease ends; returns event id, attempts made so far (false: settled, and removed) pairs.
+# Due entries stay due while they are attempted: only one drain of a subscription runs at a
+# time, and a drain killed mid-batch leaves them due for the next one (at least once).
+_CLAIM_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, event_id in ipairs(due) do
+  local last = redis.call('HGET', ARGV[5] .. event_id .. ':' .. ARGV[4], 'last')
+  if last then
+    redis.call('ZADD', KEYS[2], ARGV[2], event_id .. ':' .. ARGV[4])
+  else
+    redis.call('ZREM', KEYS[1], event_id)
+  end
+  out[#out + 1] = event_id
+  out[#out + 1] = last
+end
+return out
+"""
+
+# KEYS: subretry:{sub}, retrysubs; ARGV: subscription id. After a drain: the subscription's
+# earliest due time becomes its entry in retrysubs (or it leaves it); returns that time.
+_FINISH_SCRIPT = """
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return false
+end
+redis.call('ZADD', KEYS[2], first[2], ARGV[1])
+return first[2]
+"""
+
+# KEYS: retrysubs, retryrun; ARGV: now, subscription-retries key prefix, then subscription
+# ids. Per subscription: deliveries due and in the queue; then the running count.
+_COUNT_SCRIPT = """
+local out = {}
+for i = 3, #ARGV do
+  local key = ARGV[2] .. ARGV[i]
+  out[#out + 1] = redis.call('ZCOUNT', key, '-inf', ARGV[1])
+  out[#out + 1] = redis.call('ZCARD', key)
+end
+out[#out + 1] = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf')
+return out
+"""
+
+
 class RetryStates:
-    """The async side of the retry state: how far a delivery got, and marking it settled."""
+    """The async side of the retry queue: how far a delivery got, claiming due deliveries
+    for a drain, marking them settled, and counting them."""
 
     def __init__(self, *, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._claim = redis.register_script(_CLAIM_SCRIPT)
+        self._finish = redis.register_script(_FINISH_SCRIPT)
+        self._count = redis.register_script(_COUNT_SCRIPT)
 
     async def retry_progress(self, event_id: str, subscription_id: str) -> int | None:
         """Attempts made so far by a delivery in the retry queue; None when it is settled."""
         value = await self._redis.hget(self._keys.retry_state(event_id, subscription_id), "last")
         return None if value is None else int(cast(str, value))
 
+    async def claim_due(
+        self, subscription_id: str, *, now: float, lease_s: float, limit: int
+    ) -> list[Claimed]:
+        """Up to `limit` of the subscription's due deliveries, counted as running for up to
+        `lease_s` (one script call); stale entries (settled meanwhile) come back with
+        `attempt` None, removed."""
+        keys = self._keys
+        reply = cast(
+            "list[str | None]",
+            await self._claim(
+                keys=[keys.subscription_retries(subscription_id), keys.retries_running],
+                args=[
+                    repr(now),
+                    repr(now + lease_s),
+                    limit,
+                    subscription_id,
+                    keys.retry_state("", "").removesuffix(":"),
+                ],
+            ),
+        )
+        claimed = []
+        for i in range(0, len(reply), 2):
+            last = reply[i + 1]
+            claimed.append(Claimed(cast(str, reply[i]), None if last is None else int(last) + 1))
+        return claimed
+
+    async def unclaim(self, subscription_id: str, event_ids: Sequence[str]) -> None:
+        """Claimed deliveries a drain did not attempt: no longer running (still due)."""
+        if event_ids:
+            members = [f"{event_id}:{subscription_id}" for event_id in event_ids]
+            await self._redis.zrem(self._keys.retries_running, *members)
+
+    async def next_due(self, subscription_id: str) -> float | None:
+        """When the subscription's earliest queued retry is due; None when it has none."""
+        key = self._keys.subscription_retries(subscription_id)
+        first = cast(
+            "list[tuple[str, float]]", await self._redis.zrange(key, 0, 0, withscores=True)
+        )
+        return float(first[0][1]) if first else None
+
+    async def finish_drain(self, subscription_id: str) -> float | None:
+        """After a drain: the subscription's earliest due time (None: nothing left), recorded
+        in `retrysubs` for the counts and the sweep."""
+        keys = self._keys
+        reply = await self._finish(
+            keys=[keys.subscription_retries(subscription_id), keys.retrying_subscriptions],
+            args=[subscription_id],
+        )
+        return None if reply is None else float(reply)
+
+    async def counts(self, *, now: float) -> RetryCounts:
+        """Every queued delivery by where it waits; one script call over the subscriptions
+        with retries."""
+        keys = self._keys
+        subscription_ids = cast(
+            "list[str]", await self._redis.zrange(keys.retrying_subscriptions, 0, -1)
+        )
+        reply = cast(
+            "list[int]",
+            await self._count(
+                keys=[keys.retrying_subscriptions, keys.retries_running],
+                args=[repr(now), keys.subscription_retries(""), *subscription_ids],
+            ),
+        )
+        running = int(reply[-1])
+        due = sum(int(reply[i]) for i in range(0, len(reply) - 1, 2))
+        total = sum(int(reply[i]) for i in range(1, len(reply) - 1, 2))
+        per_subscription = {
+            sub_id: int(reply[2 * i + 1])
+            for i, sub_id in enumerate(subscription_ids)
+            if int(reply[2 * i + 1])
+        }
+        due_by_subscription = {
+            sub_id: int(reply[2 * i])
+            for i, sub_id in enumerate(subscription_ids)
+            if int(reply[2 * i])
+        }
+        return RetryCounts(
+            scheduled=total - due,
+            due=max(0, due - running),
+            running=running,
+            subscriptions=per_subscription,
+            due_by_subscription=due_by_subscription,
+        )
+
     async def clear_retries(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Mark deliveries (event id, subscription id) settled: their pending jobs do nothing."""
+        """Mark deliveries (event id, subscription id) settled: out of the queue for good."""
         pairs = list(pairs)
         if not pairs:
             return
@@ -70,11 +242,12 @@ class RetryStates:
             pipe.delete(*(self._keys.retry_state(e, s) for e, s in pairs))
             for event_id, subscription_id in pairs:
                 pipe.zrem(self._keys.subscription_retries(subscription_id), event_id)
+            pipe.zrem(self._keys.retries_running, *(f"{e}:{s}" for e, s in pairs))
             await pipe.execute()
 
 
 class RetryQueue:
-    """Schedules retry jobs on the RQ queue `keys.retry_queue` (a blocking, bytes client)."""
+    """Schedules retries on the RQ queue `keys.retry_queue` (a blocking, bytes client)."""
 
     def __init__(
         self,
@@ -90,13 +263,12 @@ class RetryQueue:
         self._queue = Queue(keys.retry_queue, connection=redis)
         self._job_timeout_s = max(1, int(job_timeout_s))
         self._state_ttl_s = state_ttl_s
-        self._concurrency = concurrency_per_subscription
+        self._concurrency = concurrency_per_subscription  # of relay 0.1's per-delivery jobs
 
     def job_id(
         self, event_id: str, subscription_id: str, attempt: int, *, is_deferral: bool = False
     ) -> str:
-        """Deterministic, so scheduling one attempt twice keeps one job; a deferral's ends in
-        a random tag joined without `-`, so the id still parses (retry_cleanup.py)."""
+        """The id of relay 0.1's job for one attempt (still parsed by retry_cleanup.py)."""
         tag = f"w{uuid.uuid4().hex[:12]}" if is_deferral else ""
         return f"{self.job_id_prefix}-{event_id}-{subscription_id}-{attempt}{tag}"
 
@@ -104,77 +276,130 @@ class RetryQueue:
     def job_id_prefix(self) -> str:
         return self._keys.rq_job_id_prefix
 
-    def schedule(self, requests: Sequence[RetryRequest]) -> None:
-        """Record each delivery's progress and schedule its next attempt, in one transaction.
+    def drain_job_id(self, subscription_id: str, second: int | None) -> str:
+        """A drain job's id: one per subscription and later second, or unique (None)."""
+        tail = str(second) if second is not None else f"n{uuid.uuid4().hex[:16]}"
+        return f"{self.job_id_prefix}-drain-{subscription_id}-{tail}"
 
-        Each subscription's retries share an RQ rate limit, so one hanging subscriber holds
-        at most `concurrency_per_subscription` workers."""
+    def schedule(self, requests: Sequence[RetryRequest]) -> None:
+        """Record each delivery's progress and due time and make sure a drain job of its
+        subscription runs by then, in one transaction."""
         if not requests:
             return
         now = time.time()
+        earliest: dict[str, float] = {}
+        keys = self._keys
         with self._redis.pipeline(transaction=True) as pipe:
             for request in requests:
-                state = self._keys.retry_state(request.event_id, request.subscription_id)
+                sub_id = request.subscription_id
+                state = keys.retry_state(request.event_id, sub_id)
                 pipe.hset(state, "last", request.attempt - 1)
                 pipe.expire(state, self._state_ttl_s)
-                retrying = self._keys.subscription_retries(request.subscription_id)
-                pipe.zadd(retrying, {request.event_id: now + request.delay_s})
+                due_s = now + max(0.0, request.delay_s)
+                retrying = keys.subscription_retries(sub_id)
+                pipe.zadd(retrying, {request.event_id: due_s})
                 pipe.expire(retrying, self._state_ttl_s)
-                # RQ keeps the due time in whole seconds, rounded down: round up instead, so
-                # a retry never runs before its delay (or the subscriber's Retry-After).
-                due_s = now + request.delay_s
-                due = datetime.fromtimestamp(math.ceil(due_s) if request.delay_s else due_s, UTC)
-                self._queue.enqueue_at(
-                    due,
-                    RETRY_JOB,
-                    request.event_id,
-                    request.subscription_id,
-                    request.attempt,
-                    job_id=self.job_id(
-                        request.event_id,
-                        request.subscription_id,
-                        request.attempt,
-                        is_deferral=request.is_deferral,
-                    ),
-                    job_timeout=self._job_timeout_s,
-                    result_ttl=0,
-                    failure_ttl=FAILED_JOB_TTL_S,
-                    retry=Retry(max=ABANDONED_JOB_RETRIES, interval=[1, 10, 60]),
-                    rate_limit=RateLimit(
-                        key=self._keys.rate_limit(request.subscription_id),
-                        concurrency=self._concurrency,
-                    ),
-                    pipeline=pipe,
-                )
+                earliest[sub_id] = min(due_s, earliest.get(sub_id, due_s))
+            pipe.zrem(
+                keys.retries_running, *(f"{r.event_id}:{r.subscription_id}" for r in requests)
+            )
+            for sub_id, due_s in earliest.items():
+                pipe.zadd(keys.retrying_subscriptions, {sub_id: due_s}, lt=True)
+                if due_s > now:
+                    self._enqueue_drain_at(pipe, sub_id, due_s, now=now)
             pipe.execute()
+        for sub_id, due_s in earliest.items():
+            if due_s <= now:  # RQ enqueues a rate-limited job at once only outside a pipeline
+                self.schedule_drain(sub_id, due_s, now=now)
+
+    def schedule_drain(self, subscription_id: str, due_s: float, *, now: float) -> None:
+        """A drain job of the subscription at `due_s`; when that is now, at once, behind the
+        jobs already queued. Should this process die between writing a delivery and its drain
+        job, the sweep enqueues the drain (at least once)."""
+        if due_s > now:
+            with self._redis.pipeline(transaction=True) as pipe:
+                self._enqueue_drain_at(pipe, subscription_id, due_s, now=now)
+                pipe.execute()
+            return
+        self._queue.enqueue(
+            DRAIN_JOB,
+            subscription_id,
+            job_id=self.drain_job_id(subscription_id, None),
+            **self._drain_options(subscription_id),
+        )
+
+    def _enqueue_drain_at(
+        self, pipe: redis.client.Pipeline, subscription_id: str, due_s: float, *, now: float
+    ) -> None:
+        # RQ keeps the due time in whole seconds: take the second the retry falls in (the drain
+        # waits out the rest, so a retry runs neither before its delay nor a second late),
+        # but never the current one: a second not yet begun is never a running job's, so
+        # sharing its id is safe.
+        second = max(math.floor(due_s), math.floor(now) + 1)
+        self._queue.enqueue_at(
+            datetime.fromtimestamp(second, UTC),
+            DRAIN_JOB,
+            subscription_id,
+            job_id=self.drain_job_id(subscription_id, second),
+            pipeline=pipe,
+            **self._drain_options(subscription_id),
+        )
+
+    def _drain_options(self, subscription_id: str) -> dict[str, Any]:
+        return {
+            "job_timeout": self._job_timeout_s,
+            "result_ttl": 0,
+            "failure_ttl": FAILED_JOB_TTL_S,
+            "retry": Retry(max=ABANDONED_JOB_RETRIES, interval=[1, 10, 60]),
+            "rate_limit": RateLimit(key=self._keys.drain_limit(subscription_id), concurrency=1),
+        }
 
     def park(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Hand deliveries (event id, subscription id) to the retry queue for their first
-        attempt as ONE job, which a worker turns into their own attempt jobs (`schedule`).
-        A dispatcher parks a slow subscriber's deliveries many per second: one RQ job per
-        flush instead of one per delivery keeps that cost off its event loop."""
-        if not pairs:
-            return
-        self._queue.enqueue(
-            PARK_JOB,
-            [list(pair) for pair in pairs],
-            job_id=f"{self.job_id_prefix}-park-{uuid.uuid4().hex}",
-            job_timeout=max(60, self._job_timeout_s),
-            result_ttl=0,
-            failure_ttl=FAILED_JOB_TTL_S,
-            retry=Retry(max=ABANDONED_JOB_RETRIES, interval=[1, 10, 60]),
+        attempt, due now (a dispatcher parks a slow subscriber's deliveries)."""
+        self.schedule([RetryRequest(event_id, sub_id, 1, 0.0) for event_id, sub_id in pairs])
+
+    def sweep(self, *, now: float) -> int:
+        """Enqueue a drain for every subscription whose drain is SWEEP_GRACE_S overdue (its
+        job failed for good, or was lost); returns how many."""
+        keys = self._keys
+        overdue = cast(
+            "list[bytes]",
+            self._redis.zrangebyscore(
+                keys.retrying_subscriptions, "-inf", now - SWEEP_GRACE_S, start=0, num=SWEEP_BATCH
+            ),
         )
+        if not overdue:
+            return 0
+        for member in overdue:
+            sub_id = member.decode()
+            self._redis.zadd(keys.retrying_subscriptions, {sub_id: now}, xx=True)
+            self.schedule_drain(sub_id, now, now=now)
+        return len(overdue)
 
     def expedite(self, subscription_id: str) -> int:
-        """Make every scheduled retry of this subscription due now (after it was disabled, so
-        they record their drop promptly); returns how many."""
-        due = int(time.time())
-        found = [
-            member
-            for member, _score in self._redis.zscan_iter(
-                self._keys.rq_scheduled, match=f"{self.job_id_prefix}-*-{subscription_id}-*"
-            )
-        ]
-        if found:
-            self._redis.zadd(self._keys.rq_scheduled, dict.fromkeys(found, due), xx=True)
-        return len(found)
+        """Make every queued retry of this subscription due now (after it was disabled, so
+        they record their drop promptly), replacing its later drain jobs by one now; returns
+        how many retries."""
+        now = time.time()
+        retrying = self._keys.subscription_retries(subscription_id)
+        members = cast("list[bytes]", self._redis.zrange(retrying, 0, -1))
+        later_drains: list[bytes] = []
+        legacy: list[bytes] = []
+        for member, _score in self._redis.zscan_iter(
+            self._keys.rq_scheduled, match=f"{self.job_id_prefix}-*-{subscription_id}-*"
+        ):
+            is_drain = member.startswith(f"{self.job_id_prefix}-drain-".encode())
+            (later_drains if is_drain else legacy).append(member)
+        if legacy:
+            self._redis.zadd(self._keys.rq_scheduled, dict.fromkeys(legacy, int(now)), xx=True)
+        if members:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(retrying, dict.fromkeys(members, now), xx=True)
+                pipe.zadd(self._keys.retrying_subscriptions, {subscription_id: now})
+                if later_drains:
+                    pipe.zrem(self._keys.rq_scheduled, *later_drains)
+                    pipe.delete(*(b"rq:job:" + job_id for job_id in later_drains))
+                pipe.execute()
+            self.schedule_drain(subscription_id, now, now=now)
+        return len(members) + len(legacy)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import time
 from typing import cast
 
 from redis.asyncio import Redis
@@ -10,23 +10,26 @@ from redis.exceptions import ResponseError
 
 from relay.core.models import QueueDepths
 from relay.store.keys import DISPATCH_GROUP, Keys
+from relay.store.retry_queue import RetryStates
 
 
 async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
-    """Every queue's depth in one round trip (plus one per lane for the consumer group); the
-    first-attempt figures cover both lanes (live and replay)."""
+    """Every queue's depth: the streams and RQ's registries in one round trip (plus one per
+    lane for the consumer group); the first-attempt figures cover both lanes (live and
+    replay). Retries are counted as deliveries where they wait (store/retry_queue.py), not
+    as RQ jobs: one drain job stands for many."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xlen(keys.stream)
         pipe.xlen(keys.replay_stream)
-        pipe.llen(keys.rq_queue)
-        pipe.zcard(keys.rq_scheduled)
         pipe.zcard(keys.dead_letters)
-        pipe.zcard(keys.rq_started)
         pipe.zcard(keys.rq_failed)
         replies = cast("list[int]", await pipe.execute())
-    live_length, replay_length, ready, scheduled, dead, running, failed = replies
+    live_length, replay_length, dead, failed = replies
     length = int(live_length) + int(replay_length)
-    limited = sum(len(ids) for ids in (await _rate_limited(redis, keys)).values())
+    retries = await RetryStates(redis=redis, keys=keys).counts(now=time.time())
+    held_back = await _drains_held_back(redis, keys)
+    limited = sum(retries.due_by_subscription.get(sub_id, 0) for sub_id in held_back)
+    limited += sum(len(ids) for ids in (await _rate_limited(redis, keys)).values())
     pending = 0
     for lane in (keys.stream, keys.replay_stream):
         try:
@@ -39,18 +42,32 @@ async def queue_depths(redis: Redis, keys: Keys) -> QueueDepths:
     return QueueDepths(
         stream_backlog=max(0, int(length) - pending),
         stream_pending=pending,
-        retry_ready=int(ready),
-        retry_scheduled=int(scheduled),
+        retry_ready=max(0, retries.due - limited),
+        retry_scheduled=retries.scheduled,
         dead_letters=int(dead),
-        retry_running=int(running),
+        retry_running=retries.running,
         retry_failed=int(failed),
         retry_rate_limited=limited,
     )
 
 
+async def _drains_held_back(redis: Redis, keys: Keys) -> list[str]:
+    """Subscriptions whose next drain job RQ holds back while their drain runs."""
+    members = cast("set[str]", await redis.smembers(keys.rq_rate_limits))
+    prefix = keys.drain_limit("")
+    candidates = sorted(m for m in members if m.startswith(prefix))
+    if not candidates:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in candidates:
+            pipe.zcard(keys.rq_rate_limited(key))
+        sizes = cast("list[int]", await pipe.execute())
+    return [key.removeprefix(prefix) for key, size in zip(candidates, sizes, strict=True) if size]
+
+
 async def _rate_limited(redis: Redis, keys: Keys) -> dict[str, list[str]]:
-    """The retries RQ holds back per rate-limit key of this prefix (one per subscription):
-    due, but that subscription's slots are taken. Two round trips."""
+    """relay 0.1's per-delivery retry jobs RQ holds back per rate-limit key of this prefix
+    (one per subscription): due, but that subscription's slots are taken. Two round trips."""
     members = cast("set[str]", await redis.smembers(keys.rq_rate_limits))
     ours = sorted(m for m in members if m.startswith(keys.rate_limit("")))
     if not ours:
@@ -79,19 +96,6 @@ async def source_cursors(redis: Redis, keys: Keys) -> dict[str, int]:
 
 
 async def queued_retries_by_subscription(redis: Redis, keys: Keys) -> dict[str, int]:
-    """Retry jobs per subscription: scheduled, due, held back by its rate limit, and
-    running. Job ids end with
-    `-{event_id}-{subscription_id}-{attempt}` (RetryQueue.job_id), and the queue is this
-    prefix's own, so every job in it is ours."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.zrange(keys.rq_scheduled, 0, -1)
-        pipe.lrange(keys.rq_queue, 0, -1)
-        pipe.zrange(keys.rq_started, 0, -1)
-        groups = cast("list[list[str]]", await pipe.execute())
-    groups += list((await _rate_limited(redis, keys)).values())
-    counts: Counter[str] = Counter()
-    for job_id in (job_id for group in groups for job_id in group):
-        parts = job_id.rsplit("-", 2)
-        if len(parts) == 3:
-            counts[parts[1]] += 1
-    return dict(counts)
+    """Deliveries in the retry queue per subscription: scheduled, due and running."""
+    counts = await RetryStates(redis=redis, keys=keys).counts(now=time.time())
+    return counts.subscriptions

@@ -19,16 +19,13 @@ import redis
 import redis.asyncio
 from rq import Queue
 from rq.registry import StartedJobRegistry
-from rq.scheduler import RQScheduler
 
 from relay.core.events import event_from_message
 from relay.core.models import Attempt, Event, Message, Subscription
 from relay.delivery.dispatcher import Dispatcher
-from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.keys import DISPATCH_GROUP
-from relay.store.retry_queue import RetryRequest
 from tests.support import Receiver, wait_until
 from tests.workers.crash_harness import children_of
 from workers.dispatcher import open_dispatcher, run_dispatcher
@@ -473,44 +470,3 @@ async def test_subscriptions_changed_after_the_index_is_built_route_at_once(
 
     assert len(before.received) == 1
     assert after.ids() == [second.id]
-
-
-async def test_retries_of_two_subscribers_interleave_instead_of_queueing_behind_each_other(
-    settings: Settings, store: Store, serve_app: Callable[..., str], redis_url: str
-) -> None:
-    busy, quiet = Receiver(), Receiver()
-    busy_sub = await subscribe(store, serve_app(busy.app()), busy)
-    quiet_sub = await subscribe(store, serve_app(quiet.app()), quiet)
-    many, few = await add_events(store, 12, tag="busy"), await add_events(store, 3, tag="q")
-    client = redis.Redis.from_url(redis_url)
-    try:
-        retries = retry_queue_for(settings, client)
-        # The busy backlog comes due (and reaches the queue) first, the quiet retries after.
-        retries.schedule([RetryRequest(e.id, busy_sub.id, 2, 0.0) for e in many])
-        _enqueue_due(client, store)
-        retries.schedule([RetryRequest(e.id, quiet_sub.id, 2, 0.0) for e in few])
-    finally:
-        client.close()
-
-    await retries_until(
-        settings, lambda: len(busy.received) + len(quiet.received) == 15, what="every retry"
-    )
-
-    order = sorted(
-        [(r.at, "busy") for r in busy.snapshot()] + [(r.at, "quiet") for r in quiet.snapshot()]
-    )
-    last_quiet = max(i for i, (_, who) in enumerate(order) if who == "quiet")
-    # Each subscription has two retry slots; the others wait in RQ's rate-limited set and
-    # rejoin the queue's tail one by one, so the quiet subscriber's three go within the first
-    # eight attempts, not after the busy one's twelve (a plain FIFO queue: the last three).
-    assert last_quiet < 8, [who for _, who in order]
-
-
-def _enqueue_due(client: redis.Redis, store: Store) -> None:
-    """Move due scheduled retries to the queue, as a worker's scheduler does."""
-    scheduler = RQScheduler([Queue(store.keys.retry_queue, connection=client)], connection=client)
-    assert scheduler.acquire_locks()  # type: ignore[no-untyped-call]
-    try:
-        scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
-    finally:
-        scheduler.release_locks()  # type: ignore[no-untyped-call]

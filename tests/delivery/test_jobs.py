@@ -17,14 +17,15 @@ from starlette.routing import Route
 from relay.core.events import event_from_message
 from relay.core.models import Event, Message, Subscription
 from relay.core.retry import Outcome
-from relay.delivery.jobs import JobContext, JobRunner, job_context, retry_delivery, retry_queue_for
+from relay.delivery.jobs import JobContext, JobRunner, drain_retries, job_context, retry_queue_for
 from relay.settings import Settings
 from relay.store import Store
-from relay.store.retry_queue import PARK_JOB, RETRY_JOB, RetryRequest
+from relay.store.retry_queue import DRAIN_JOB, PARK_JOB, RETRY_JOB, RetryRequest
 from workers.retry_worker import run_retry_worker
 
 
 def test_jobs_are_queued_under_the_delivery_package() -> None:
+    assert DRAIN_JOB == "relay.delivery.jobs.drain_retries"
     assert RETRY_JOB == "relay.delivery.jobs.retry_delivery"
     assert PARK_JOB == "relay.delivery.jobs.unpark_deliveries"
 
@@ -64,10 +65,9 @@ def test_a_job_runner_reuses_its_redis_connection_and_http_session_across_jobs(
         with job_context(JobContext(settings=settings, rq_redis=client, runner=runner)):
             for event in events:
                 retry_queue_for(settings, client).schedule(
-                    [RetryRequest(event.id, subscription.id, 2, 600.0)]
-                )  # attempt 1 made; the job for attempt 2 is called here, not by RQ
-                result = retry_delivery(event.id, subscription.id, 2)
-                assert result == Outcome.DELIVERED.value
+                    [RetryRequest(event.id, subscription.id, 2, 0.0)]
+                )  # attempt 1 made; the drain job is called here, not by RQ
+                assert drain_retries(subscription.id) == f"1 {Outcome.DELIVERED.value}"
                 connection_ids.append(runner.run(lambda r: r.client.client_id()))
     finally:
         runner.close()

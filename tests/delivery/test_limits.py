@@ -235,13 +235,15 @@ async def test_a_retry_refused_a_lease_is_deferred_not_attempted(
         retries.schedule([RetryRequest(event.id, subscription.id, 2, 0.0)])
         await asyncio.to_thread(run_retry_worker, settings, burst=True)
         scheduled = cast("list[str]", await aredis.zrange(store.keys.rq_scheduled, 0, -1))
+        due = await aredis.zscore(store.keys.subscription_retries(subscription.id), event.id)
     finally:
         client.close()
 
     assert receiver.ids == [] and await attempts_of(store, subscription.id) == []
     assert await store.retry_states.retry_progress(event.id, subscription.id) == 1  # unchanged
-    (deferred,) = scheduled  # the same attempt again, as a job of its own
-    assert deferred.startswith(f"{retries.job_id(event.id, subscription.id, 2)}w")
+    assert due is not None and due > time.time()  # the same attempt again, later
+    (drain,) = scheduled  # and a drain of the subscription for then
+    assert drain.startswith(retries.drain_job_id(subscription.id, 0).removesuffix("0"))
 
     await store.limits.release(subscription.id, held.lease)
     client = sync_redis(settings.require_redis_url())

@@ -13,7 +13,7 @@ from rq.scheduler import RQScheduler
 
 from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
-from relay.store.retry_queue import RETRY_JOB, RetryRequest
+from relay.store.retry_queue import DRAIN_JOB, RetryRequest
 
 
 @pytest.fixture
@@ -32,8 +32,8 @@ def test_rq_public_api_sees_the_retry_queue_and_a_scheduled_retry(
     name = f"{settings.key_prefix}retry"
     (queue,) = [q for q in Queue.all(connection=rq_redis) if q.name == name]
     scheduled = ScheduledJobRegistry(queue.name, connection=rq_redis)  # type: ignore[no-untyped-call]
-    job_id = retries.job_id("evt_rqdash", "sub_rqdash", 2)
-    assert scheduled.get_job_ids(cleanup=False) == [job_id]
+    (job_id,) = scheduled.get_job_ids(cleanup=False)
+    assert job_id.startswith(retries.drain_job_id("sub_rqdash", 0).removesuffix("0"))
     assert scheduled.get_job_count(cleanup=False) == 1
     assert queue.count == 0  # not due yet
     assert StartedJobRegistry(queue.name, connection=rq_redis).get_job_count(cleanup=False) == 0
@@ -41,11 +41,13 @@ def test_rq_public_api_sees_the_retry_queue_and_a_scheduled_retry(
 
     job = queue.fetch_job(job_id)
     assert job is not None
-    assert job.func_name == RETRY_JOB
-    assert job.args == ("evt_rqdash", "sub_rqdash", 2)  # ids only: nothing secret to display
+    assert job.func_name == DRAIN_JOB
+    assert job.args == ("sub_rqdash",)  # an id only: nothing secret to display
 
 
-def test_a_due_retry_is_a_queued_job_rq_counts(settings: Settings, rq_redis: redis.Redis) -> None:
+def test_an_expedited_retry_is_a_queued_drain_rq_counts(
+    settings: Settings, rq_redis: redis.Redis
+) -> None:
     retries = retry_queue_for(settings, rq_redis)
     retries.schedule([RetryRequest("evt_due", "sub_due", attempt=2, delay_s=600)])
     assert retries.expedite("sub_due") == 1
@@ -58,5 +60,7 @@ def test_a_due_retry_is_a_queued_job_rq_counts(settings: Settings, rq_redis: red
     finally:
         scheduler.release_locks()  # type: ignore[no-untyped-call]
 
-    assert queue.count == 1
-    assert queue.job_ids == [retries.job_id("evt_due", "sub_due", 2)]
+    assert queue.count == 1  # the subscription's drain, now; the later one is gone
+    (job_id,) = queue.job_ids
+    assert job_id.startswith(retries.drain_job_id("sub_due", 0).removesuffix("0"))
+    assert ScheduledJobRegistry(queue.name, connection=rq_redis).get_job_count(cleanup=False) == 0  # type: ignore[no-untyped-call]
