@@ -32,11 +32,20 @@ from bench.receiver_client import ReceiverClient
 from bench.redis_server import private_redis
 from bench.report import build_rows, format_markdown, format_table, write_json
 from bench.routing import run_routing
-from bench.storm import run_storm
+from bench.storm import run_fairness, run_storm
 from bench.throughput import run_limit, run_naive, run_relay_backlog
 from bench.upstream import Upstream, start_simulator
 
-SCENARIOS = ("throughput", "scaleout", "latency", "isolation", "memory", "routing", "storm")
+SCENARIOS = (
+    "throughput",
+    "scaleout",
+    "latency",
+    "isolation",
+    "memory",
+    "routing",
+    "storm",
+    "fairness",
+)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -82,6 +91,7 @@ def main() -> None:
         "routing_subscriptions": [10, 1_000, 10_000],
         "routing_events": 2_000 if args.quick else 5_000,
         "storm_messages": 2_000 if args.quick else 20_000,
+        "fairness_parked": 200 if args.quick else 1_000,
     }
     suffix = "-quick" if args.quick else ("-partial" if only else "")
     output = args.output or RESULTS_DIR / f"{datetime.date.today().isoformat()}{suffix}.json"
@@ -215,6 +225,8 @@ async def _scenarios(
         )
     if "storm" in chosen:
         await step("storm", lambda: run_storm(ctx, n=options["storm_messages"]))
+    if "fairness" in chosen:
+        await step("fairness", lambda: run_fairness(ctx, parked=options["fairness_parked"]))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ LATENCY_MARGIN_MS = 250.0
 END_TO_END_TARGET_RATIO = 0.75
 ROUTING_TARGET_RATIO = 0.90
 RETRY_DRAIN_TARGET_RATIO = 0.50
+FAIR_LATENESS_TARGET_S = 1.0  # a healthy subscriber's retry runs within 1 s of its due time
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,29 @@ def build_rows(scenarios: dict[str, Any]) -> list[Row]:
         rows.append(Row("scale-out", "2 / 1 dispatchers", f"{ratio:.2f}", "reported"))
     rows += _routing_rows(scenarios.get("routing") or [])
     rows += _storm_rows(scenarios.get("storm"))
+    rows += _fairness_rows(scenarios.get("fairness"))
     return rows
+
+
+def _fairness_rows(fairness: dict[str, Any] | None) -> list[Row]:
+    """How late a healthy subscriber's retries run while another hangs with a backlog."""
+    if not fairness:
+        return []
+    late = fairness["lateness"]
+    what = (
+        f"retry lateness p99, {fairness['retries']} retries while another subscriber hangs "
+        f"with {fairness['parked_hanging']:,} queued"
+    )
+    p99_s = late["p99_ms"] / 1000
+    met = p99_s <= FAIR_LATENESS_TARGET_S and fairness["delivered"] == fairness["retries"]
+    return [
+        Row("fairness", what, f"{late['p99_ms']:,.0f} ms", f"<= {FAIR_LATENESS_TARGET_S:g} s", met),
+        Row(
+            "fairness",
+            "retry lateness p50 / max",
+            f"{late['p50_ms']:,.0f} / {late['max_ms']:,.0f} ms",
+        ),
+    ]
 
 
 def _storm_rows(storm: dict[str, Any] | None) -> list[Row]:

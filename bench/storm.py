@@ -1,21 +1,26 @@
-"""Recovery storm: a subscriber is down (503) until every delivery of a backlog to it is
-scheduled for retry, then comes back; how fast the retry path drains them, beside the rate of
-the first attempts to a healthy subscriber of the same backlog in the same run.
+"""The retry path. Recovery storm: a subscriber is down (503) until every delivery of a
+backlog to it is scheduled for retry, then comes back; how fast the retry path drains them,
+beside the rate of the first attempts to a healthy subscriber of the same backlog in the
+same run.
 
 The retry schedule starts with one long delay (`FIRST_RETRY_S`), so every retry is still
 waiting when the subscriber comes back and the drain measures the retry path (RQ scheduler,
 rate limits, workers), not the schedule's spacing.
+
+Fairness: one subscriber hangs with a parked backlog while another's retries come due; how
+late those run (`run_fairness`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from bench.context import SOURCES, Context
 from bench.harness import RelayRun
-from bench.stats import drain_rate
+from bench.stats import drain_rate, summarize_latency
 from bench.throughput import add_backlog
 from relay.store.stats import queue_depths
 
@@ -44,6 +49,8 @@ async def run_storm(ctx: Context, *, n: int, workers: int = 1) -> dict[str, Any]
             relay.check_alive()
             await asyncio.sleep(0.5)
         await ctx.receiver.up()
+        if ctx.profile:  # the drain, from the subscriber's return
+            relay.profile(duration_s=max(5.0, n / 400))
         await ctx.receiver.wait_for(
             2 * n,
             timeout_s=FIRST_RETRY_S + 60 + n / 50,
@@ -68,3 +75,84 @@ async def run_storm(ctx: Context, *, n: int, workers: int = 1) -> dict[str, Any]
     finally:
         await relay.close()
         await ctx.upstream.clear(usernames)
+
+
+FAIR_FIRST_RETRY_S = 10.0
+FAIR_TIMEOUT_S = 5
+
+
+async def run_fairness(ctx: Context, *, parked: int, flaky: int = 50) -> dict[str, Any]:
+    """A subscriber that never answers holds `parked` deliveries in the retry queue while
+    another's `flaky` retries come due: how late those run (arrival at the receiver minus the
+    due time the retry queue gave them). Each subscriber gets one account's messages."""
+    hang_user, flaky_user = await ctx.accounts(2)
+    first_second = await add_backlog(ctx, [hang_user], parked)
+    relay = RelayRun(redis_url=ctx.redis_url, log_dir=ctx.log_dir, name="fairness")
+    relay.env["RELAY_RETRY_SCHEDULE"] = f"{FAIR_FIRST_RETRY_S:g},{FAIR_FIRST_RETRY_S:g}"
+    relay.env["RELAY_DELIVERY_TIMEOUT"] = str(FAIR_TIMEOUT_S)
+    flaky_path = "/down/fairness"
+    try:
+        sources = await relay.add_sources(
+            ctx.upstream.base_url, [hang_user, flaky_user], start_from=first_second
+        )
+        urls = [ctx.hang().url("/hang/fairness"), ctx.receiver.url(flaky_path)]
+        hang_sub, flaky_sub = [
+            await relay.store.subscriptions.create(
+                url=url,
+                event_types=None,
+                source_ids=(source_id,),
+                description="bench fairness",
+                headers={},
+                enabled=True,
+                now=time.time(),
+            )
+            for url, source_id in zip(urls, sources, strict=True)
+        ]
+        await ctx.receiver.reset()
+        relay.start_roles()
+        keys = relay.store.keys
+
+        async def queued(subscription_id: str) -> int:
+            return int(await relay.redis.zcard(keys.subscription_retries(subscription_id)))
+
+        await _wait(lambda: queued(hang_sub.id), at_least=int(parked * 0.9), relay=relay)
+        await ctx.upstream.add_now(flaky_user, flaky)
+        await _wait(lambda: queued(flaky_sub.id), at_least=flaky, relay=relay)
+        rows = await relay.redis.zrange(
+            keys.subscription_retries(flaky_sub.id), 0, -1, withscores=True
+        )
+        due = {str(event_id): float(due_s) for event_id, due_s in cast("list[Any]", rows)}
+        hanging_when_due = await queued(hang_sub.id)
+        await ctx.receiver.up()
+        await ctx.receiver.wait_for(
+            flaky,
+            timeout_s=FAIR_FIRST_RETRY_S + 60,
+            stall_s=FAIR_FIRST_RETRY_S + 30,
+            alive=relay.check_alive,
+        )
+        arrivals, _ = await ctx.receiver.arrivals()
+        got = arrivals.get(flaky_path, {})
+        relay.stop_roles()
+        late = [
+            max(0.0, got[event_id] - due_s) for event_id, due_s in due.items() if event_id in got
+        ]
+        return {
+            "parked_hanging": hanging_when_due,
+            "retries": len(due),
+            "delivered": len(got),
+            "lateness": summarize_latency(late),
+        }
+    finally:
+        await relay.close()
+        await ctx.upstream.clear([hang_user, flaky_user])
+
+
+async def _wait(
+    count: Callable[[], Awaitable[int]], *, at_least: int, relay: RelayRun, timeout_s: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (value := await count()) < at_least:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fairness: {value} of {at_least} retries queued in {timeout_s} s")
+        relay.check_alive()
+        await asyncio.sleep(0.2)
