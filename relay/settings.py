@@ -61,7 +61,7 @@ class Settings:
     mc5_max_response_bytes: int = 4 * 1024 * 1024
     mc5_deadline_s: float = 30.0
     poll_concurrency: int = 256
-    poll_max_pages_per_s: float = 5.0
+    poll_max_pages_per_s: float = 50.0
     runtime_dir: str | None = None  # XDG_RUNTIME_DIR: where `relay dev` publishes its state
     # The variables given a non-blank value, so `relay dev` can tell a chosen value from a
     # default (a chosen port that is taken is an error; a default one moves).
@@ -107,7 +107,7 @@ class Settings:
             ),
             mc5_deadline_s=_float(env, "RELAY_MC5_DEADLINE", 30.0, low=1.0),
             poll_concurrency=_int(env, "RELAY_POLL_CONCURRENCY", 256, low=1, high=4096),
-            poll_max_pages_per_s=_float(env, "RELAY_POLL_MAX_PAGES_PER_S", 5.0, low=0.1),
+            poll_max_pages_per_s=_float(env, "RELAY_POLL_MAX_PAGES_PER_S", 50.0, low=0.1),
             runtime_dir=env.get("XDG_RUNTIME_DIR") or None,
             given=frozenset(
                 name
