@@ -14,7 +14,8 @@ How late each poll starts after it was due is the `relay_poll_lateness_seconds` 
 Ownership. Each source is polled by one poller at a time, the holder of its Redis lock
 (`keys.source_lock`, TTL `lock_ttl_s` = 15 s, all renewed every `lock_renew_s` = 5 s in one
 pipeline). The ingest script checks the lock before committing, so a poller that lost its
-lock (stalled past the TTL) commits nothing. Every `discover_s` (1 s) a poller heartbeats into
+lock (stalled past the TTL) commits nothing. Every `discover_s` (1 s), and at once when a
+source is created (`keys.sources_created`, pub/sub), a poller heartbeats into
 `keys.pollers`, counts the live pollers and holds at most ceil(sources / live pollers)
 sources: it takes free ones (batched SET NX), and hands extras over (the latest due first,
 after their poll in flight) when another poller joins, so a new poller has its share within
@@ -156,6 +157,9 @@ class Poller:
         self._rng = rng or random.Random()
         self._lock_renew_s = lock_renew_s
         self._discover_s = discover_s
+        self._redis = redis
+        self._created_channel = keys.sources_created
+        self._discover_soon = False  # a source was created: discover now
         self._page_size = page_size
         self._spread_s = settings.poll_interval_s
         self._concurrency = min(concurrency or settings.poll_concurrency, mc5.max_connections)
@@ -220,9 +224,11 @@ class Poller:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish in-flight polls and release every lock."""
         discover_at = flush_at = -math.inf
+        listener = asyncio.create_task(self._listen_for_new_sources())
         try:
             while not stop.is_set():
-                if self._clock() >= discover_at:
+                if self._discover_soon or self._clock() >= discover_at:
+                    self._discover_soon = False
                     try:
                         await self._discover(self._clock())
                         if self._clock() >= flush_at:  # only the latest poll of each source
@@ -238,11 +244,33 @@ class Poller:
                 if len(self._in_flight) >= self._concurrency:
                     wake_at = discover_at  # a slot frees up when a poll ends
                 self._poll_ended.clear()
-                await _wait_any(stop, self._poll_ended, wake_at - self._clock())
+                wait_s = 0.0 if self._discover_soon else wake_at - self._clock()
+                await _wait_any(stop, self._poll_ended, wait_s)
             await self._shutdown()
         finally:
+            listener.cancel()
             for task in self._tasks:
                 task.cancel()
+
+    async def _listen_for_new_sources(self) -> None:
+        """Wake the loop for a discovery when a source is created, so it is polled at once
+        rather than at the next `discover_s`; a lost subscription only costs that second."""
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self._created_channel)
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=self._discover_s
+                        )
+                        if message is not None:
+                            self._discover_soon = True
+                            self._poll_ended.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log_error("listening for new sources failed", exc, {"poller": self.token})
+                await asyncio.sleep(self._discover_s)
 
     def _start_due(self) -> None:
         free = self._concurrency - len(self._in_flight)

@@ -83,6 +83,11 @@ class Keys:
         return f"{self.prefix}srcs"
 
     @property
+    def sources_created(self) -> str:
+        """The pub/sub channel a new source's id is published on: pollers discover it at once."""
+        return f"{self.prefix}srcs:created"
+
+    @property
     def source_accounts(self) -> str:
         return f"{self.prefix}srcs:acct"
 

@@ -189,6 +189,7 @@ class SourceStore:
         is_created, source_id = await self._write_new(self._create, source)
         if not is_created:
             raise _conflict(source_id, source)
+        await self._redis.publish(self._keys.sources_created, source.id)  # wakes the pollers
         return source
 
     async def _write_new(self, script: AsyncScript, source: Source) -> tuple[bool, str]:

@@ -39,6 +39,24 @@ async def test_polls_follow_the_interval_on_the_wall_clock(
     assert time.monotonic() - started >= 5 * 0.2 * 0.95  # five intervals between six polls
 
 
+async def test_a_created_source_is_discovered_at_once_not_at_the_next_discovery(
+    sim: Sim, sources: SourceStore, running: Any, aredis: Any, keys: Keys
+) -> None:
+    await running(discover_s=3600.0)  # only the creation's notice can make it discover
+
+    async def listening() -> bool:  # its first discovery is done by then
+        ((_channel, subscribers),) = await aredis.pubsub_numsub(keys.sources_created)
+        return int(subscribers) >= 1
+
+    await wait_until(listening, what="the poller listening for new sources")
+    await make_source(sources, sim, poll_interval_s=0.2)
+
+    async def polled() -> bool:
+        return await sim.requests() >= 1
+
+    await wait_until(polled, timeout_s=10, what="the new source polled")
+
+
 async def test_one_account_never_has_two_requests_in_flight_under_concurrency(
     sim: Sim, sources: SourceStore, running: Any, aredis: Any, keys: Keys
 ) -> None:
