@@ -39,6 +39,7 @@ ROLES = {
 RESTART_DELAY_MAX_S = 30.0
 HEALTHY_AFTER_S = 60.0
 MAX_RETRY_WORKERS = 4
+MAX_DISPATCHERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,13 @@ def retry_worker_count(cpus: int | None) -> int:
     return max(1, min(MAX_RETRY_WORKERS, (cpus or 1) // 2))
 
 
+def dispatcher_count(cpus: int | None) -> int:
+    """Dispatchers for `relay run`: one per core, 1 to MAX_DISPATCHERS. A dispatcher is one
+    event loop, bound by its CPU per delivery: on 2 cores a second one took a one-account
+    backlog from 3,590 to 5,009 deliveries/s end to end (BENCHMARKS.md, "One account")."""
+    return max(1, min(MAX_DISPATCHERS, cpus or 1))
+
+
 def run_all(settings: Settings) -> int:
     """`relay run`: check Redis, then supervise every role until signalled (the poller creates
     the default source)."""
@@ -75,6 +83,10 @@ def run_all(settings: Settings) -> int:
             "run Redis with appendonly yes in production"
         )
     roles = [role_spec(role) for role in ROLES]
+    roles += [
+        dataclasses.replace(role_spec("dispatcher"), name=f"dispatcher-{n}")
+        for n in range(2, dispatcher_count(os.cpu_count()) + 1)
+    ]
     roles += [
         dataclasses.replace(role_spec("worker"), name=f"worker-{n}")
         for n in range(2, retry_worker_count(os.cpu_count()) + 1)

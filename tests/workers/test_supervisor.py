@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from tests.support import wait_until_sync
-from workers.supervisor import ChildSpec, Supervisor, retry_worker_count
+from workers.supervisor import ChildSpec, Supervisor, dispatcher_count, retry_worker_count
 
 
 def test_crashed_child_is_restarted_and_all_stop_on_request(tmp_path: Path) -> None:
@@ -35,3 +35,8 @@ def test_crashed_child_is_restarted_and_all_stop_on_request(tmp_path: Path) -> N
 def test_relay_run_starts_a_retry_worker_per_two_cores_from_one_to_four() -> None:
     counts = {cpus: retry_worker_count(cpus) for cpus in (None, 1, 2, 3, 4, 8, 64)}
     assert counts == {None: 1, 1: 1, 2: 1, 3: 1, 4: 2, 8: 4, 64: 4}
+
+
+def test_relay_run_starts_a_dispatcher_per_core_from_one_to_four() -> None:
+    counts = {cpus: dispatcher_count(cpus) for cpus in (None, 1, 2, 3, 4, 8, 64)}
+    assert counts == {None: 1, 1: 1, 2: 2, 3: 3, 4: 4, 8: 4, 64: 4}
