@@ -213,7 +213,11 @@ class Deliverer:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return None, None, None, _describe(exc)
         try:
-            body = await _read_capped(response, deadline=deadline)
+            # Most answers have no body (or it has arrived with the headers): no timed read.
+            if response.content.at_eof():
+                body = b""
+            else:
+                body = await _read_capped(response, deadline=deadline)
         finally:
             if response.content.at_eof():
                 response.release()

@@ -238,10 +238,13 @@ class RetryStates:
         pairs = list(pairs)
         if not pairs:
             return
+        by_subscription: dict[str, list[str]] = {}
+        for event_id, subscription_id in pairs:
+            by_subscription.setdefault(subscription_id, []).append(event_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(*(self._keys.retry_state(e, s) for e, s in pairs))
-            for event_id, subscription_id in pairs:
-                pipe.zrem(self._keys.subscription_retries(subscription_id), event_id)
+            for subscription_id, event_ids in by_subscription.items():
+                pipe.zrem(self._keys.subscription_retries(subscription_id), *event_ids)
             pipe.zrem(self._keys.retries_running, *(f"{e}:{s}" for e, s in pairs))
             await pipe.execute()
 
