@@ -35,6 +35,7 @@ from bench.routing import run_routing
 from bench.storm import run_fairness, run_storm
 from bench.throughput import run_limit, run_naive, run_relay_backlog
 from bench.upstream import Upstream, start_simulator
+from workers.supervisor import dispatcher_count
 
 SCENARIOS = (
     "throughput",
@@ -45,6 +46,7 @@ SCENARIOS = (
     "routing",
     "storm",
     "fairness",
+    "oneaccount",
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -57,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-n", type=int, default=None, help="backlog messages (20,000; quick 2,000)")
     parser.add_argument("-k", type=int, default=4, help="subscribers (4)")
+    parser.add_argument(
+        "--dispatchers",
+        type=int,
+        default=None,
+        help="dispatcher processes of the oneaccount run (relay run's: one per core, 1-4)",
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="live messages per second")
     parser.add_argument("--latency-seconds", type=float, default=None, help="30; quick 8")
     parser.add_argument("--memory-messages", type=int, default=None, help="100,000; quick 10,000")
@@ -92,6 +100,8 @@ def main() -> None:
         "routing_events": 2_000 if args.quick else 5_000,
         "storm_messages": 2_000 if args.quick else 20_000,
         "fairness_parked": 200 if args.quick else 1_000,
+        "one_account_messages": 2_000 if args.quick else 5_000,
+        "one_account_dispatchers": args.dispatchers or dispatcher_count(os.cpu_count()),
     }
     suffix = "-quick" if args.quick else ("-partial" if only else "")
     output = args.output or RESULTS_DIR / f"{datetime.date.today().isoformat()}{suffix}.json"
@@ -200,6 +210,23 @@ async def _scenarios(
 
             await step("naive", naive_runs)
         deliveries.clear()
+    if "oneaccount" in chosen:
+
+        async def one_account() -> dict[str, Any]:
+            # One account's backlog: its pages come one after another, so ingest counts.
+            result, rows = await run_relay_backlog(
+                ctx,
+                name="oneaccount",
+                n=options["one_account_messages"],
+                k=k,
+                sources=1,
+                dispatchers=options["one_account_dispatchers"],
+                keep_deliveries=True,
+            )
+            limit = await run_limit(ctx, rows, concurrency=options["limit_concurrency"])
+            return {"relay": result, "limit": limit}
+
+        await step("oneaccount", one_account)
     if "scaleout" in chosen:
         await step(
             "scaleout",

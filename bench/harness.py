@@ -3,6 +3,7 @@ own stores), and its roles as `python -m workers.cli ROLE` subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from bench.upstream import PASSWORD
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis
+from relay.store.heartbeats import heartbeats
 
 ADMIN_TOKEN = "bench-admin-token"
 
@@ -86,6 +88,15 @@ class RelayRun:
                         f"{role}-{n}", "workers.cli", role, log_dir=self.log_dir, env=self.env
                     )
                 )
+
+    async def wait_ready(self, roles: tuple[str, ...], *, timeout_s: float = 60.0) -> None:
+        """Wait until every one of `roles` has published a heartbeat (it is up and working)."""
+        deadline = time.monotonic() + timeout_s
+        while {beat.role for beat in await heartbeats(self.redis, self.store.keys)} < set(roles):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: {roles} not up after {timeout_s} s")
+            self.check_alive()
+            await asyncio.sleep(0.05)
 
     def check_alive(self) -> None:
         """Raise with the log tail if a role died."""

@@ -111,6 +111,27 @@ def build_rows(scenarios: dict[str, Any]) -> list[Row]:
     rows += _routing_rows(scenarios.get("routing") or [])
     rows += _storm_rows(scenarios.get("storm"))
     rows += _fairness_rows(scenarios.get("fairness"))
+    rows += _one_account_rows(scenarios.get("oneaccount"))
+    return rows
+
+
+def _one_account_rows(one: dict[str, Any] | None) -> list[Row]:
+    """One account's backlog end to end (roles start -> last delivery), beside the limit."""
+    if not one:
+        return []
+    relay, limit = one["relay"], one["limit"]
+    size = f"{relay['messages']:,} x {relay['subscribers']}"
+    end_to_end = _end_to_end_rate(relay)
+    rows = [
+        Row("one account", f"relay end to end, {size}, ingest included", _rate(end_to_end)),
+        Row("one account", "ingest", f"{relay['ingest_rate_per_s']:,.0f} messages/s"),
+        Row("one account", "plain aiohttp client, same deliveries", _rate(limit["rate_per_s"])),
+    ]
+    if end_to_end and limit["rate_per_s"]:
+        ratio = end_to_end / limit["rate_per_s"]
+        target = f">= {END_TO_END_TARGET_RATIO:.2f}"
+        met = ratio >= END_TO_END_TARGET_RATIO
+        rows.append(Row("one account", "relay end to end / limit", f"{ratio:.2f}", target, met))
     return rows
 
 

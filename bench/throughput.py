@@ -41,21 +41,32 @@ async def add_backlog(ctx: Context, usernames: list[str], n: int) -> int:
 
 
 async def run_relay_backlog(
-    ctx: Context, *, name: str, n: int, k: int, dispatchers: int = 1, keep_deliveries: bool
+    ctx: Context,
+    *,
+    name: str,
+    n: int,
+    k: int,
+    dispatchers: int = 1,
+    sources: int = SOURCES,
+    keep_deliveries: bool,
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The relay drains a backlog of `n` messages to `k` subscribers; returns the figures and,
-    if asked, the deliveries it made (for the limit and naive runs)."""
-    usernames = await ctx.accounts(SOURCES)
+    """The relay drains a backlog of `n` messages, spread over `sources` accounts, to `k`
+    subscribers; returns the figures and, if asked, the deliveries it made (for the limit
+    and naive runs)."""
+    usernames = await ctx.accounts(sources)
     first_second = await add_backlog(ctx, usernames, n)
     relay = RelayRun(redis_url=ctx.redis_url, log_dir=ctx.log_dir, name=name)
     try:
-        await relay.add_sources(ctx.upstream.base_url, usernames, start_from=first_second)
         paths = [f"/{name}/s{i}" for i in range(k)]
         urls = [ctx.receiver.url(path) for path in paths]
         subscription_ids = await relay.add_subscriptions(urls)
         await ctx.receiver.reset()
-        started = time.time()
         relay.start_roles(dispatchers=dispatchers)
+        # End to end as a user sees it: the relay is up, the sources are created, and the
+        # clock runs from their creation to the last delivery (discovery, ingest included).
+        await relay.wait_ready(("poller", "dispatcher"))
+        started = time.time()
+        await relay.add_sources(ctx.upstream.base_url, usernames, start_from=first_second)
         expected = n * k
         if ctx.profile:
             # Attach once deliveries flow, so the profile shows the steady state, not imports.
@@ -91,6 +102,7 @@ async def run_relay_backlog(
         rate = drain_rate(times)
         result = {
             "messages": n,
+            "sources": sources,
             "subscribers": k,
             "dispatchers": dispatchers,
             "expected": expected,
