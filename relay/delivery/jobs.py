@@ -34,13 +34,14 @@ from relay.core.health import OPERATOR_SUBSCRIPTION_ID
 from relay.core.limits import longest_timeout_s
 from relay.core.models import Event, Subscription
 from relay.core.retry import RetryPolicy
-from relay.delivery.deliverer import Deliverer
+from relay.delivery.deliverer import AttemptResult, Deliverer
 from relay.delivery.outcomes import OutcomeHandler, Settled, dropped_attempt, operator_target
 from relay.delivery.throttle import Throttle
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis, sync_redis
 from relay.store.keys import Keys
+from relay.store.limits import Admission
 from relay.store.retry_queue import Claimed, RetryQueue, RetryRequest
 
 log = logging.getLogger("relay.jobs")
@@ -301,25 +302,11 @@ async def _attempt_batch(
             if should_stop():
                 not_started.append(event.id)
                 return None
-            admission = None
-            if subscription.has_shared_limits:
-                admission = await resources.throttle.admit(subscription)
-                if not admission.admitted:
-                    delay_s = resources.throttle.defer_s(subscription, admission)
-                    deferred.append(RetryRequest(event.id, subscription.id, number, delay_s))
-                    return None
-            try:
-                result = await resources.deliverer.attempt(
-                    event, subscription, attempt_number=number, now=time.time()
-                )
-            finally:
-                if admission is not None and admission.lease is not None:
-                    try:
-                        await resources.throttle.release(subscription, admission)
-                    except Exception:  # Redis down: the lease expires by itself
-                        log.exception(
-                            "lease not released", extra={"subscription_id": subscription.id}
-                        )
+            result = await _attempt_within_limits(resources, event, subscription, number)
+            if isinstance(result, Admission):
+                delay_s = resources.throttle.defer_s(subscription, result)
+                deferred.append(RetryRequest(event.id, subscription.id, number, delay_s))
+                return None
             return Settled(event, subscription, result)
 
     settled = await asyncio.gather(
@@ -411,22 +398,32 @@ async def _attempt_once(
             extra={"event_id": event_id, "subscription_id": subscription_id},
         )
         return "dropped: event expired"
+    result = await _attempt_within_limits(resources, event, subscription, attempt)
+    if isinstance(result, Admission):
+        delay_s = resources.throttle.defer_s(subscription, result)
+        await outcomes.defer(event_id, subscription_id, attempt=attempt, delay_s=delay_s)
+        return f"deferred: {result.reason} limit"
+    await outcomes.settle([Settled(event, subscription, result)])
+    return result.outcome.value
+
+
+async def _attempt_within_limits(
+    resources: JobResources, event: Event, subscription: Subscription, number: int
+) -> AttemptResult | Admission:
+    """Attempt `number` under the subscription's shared limits: its result, or the admission
+    that refused it (the caller defers it)."""
     admission = None
     if subscription.has_shared_limits:
         admission = await resources.throttle.admit(subscription)
         if not admission.admitted:
-            delay_s = resources.throttle.defer_s(subscription, admission)
-            await outcomes.defer(event_id, subscription_id, attempt=attempt, delay_s=delay_s)
-            return f"deferred: {admission.reason} limit"
+            return admission
     try:
-        result = await resources.deliverer.attempt(
-            event, subscription, attempt_number=attempt, now=time.time()
+        return await resources.deliverer.attempt(
+            event, subscription, attempt_number=number, now=time.time()
         )
     finally:
         if admission is not None and admission.lease is not None:
             try:
                 await resources.throttle.release(subscription, admission)
             except Exception:  # Redis down: the lease expires by itself
-                log.exception("lease not released", extra={"subscription_id": subscription_id})
-    await outcomes.settle([Settled(event, subscription, result)])
-    return result.outcome.value
+                log.exception("lease not released", extra={"subscription_id": subscription.id})
