@@ -236,7 +236,11 @@ async def _scenarios(
         )
         if "scaleout" in scenarios:
             scenarios["scaleout"] = scenarios["scaleout"][0]
-    live = {"rate_per_s": options["rate_per_s"], "duration_s": options["latency_s"]}
+    live = {
+        "rate_per_s": options["rate_per_s"],
+        "duration_s": options["latency_s"],
+        "dispatchers": options["one_account_dispatchers"],
+    }
     if "latency" in chosen:
         await step("latency", lambda: run_live(ctx, name="latency", k=k, **live))
     if "isolation" in chosen:

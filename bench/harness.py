@@ -39,7 +39,7 @@ class RelayRun:
             "RELAY_ALLOW_PRIVATE_TARGETS": "true",
             "RELAY_POLL_INTERVAL": str(poll_interval_s),
         }
-        for passthrough in ("RELAY_LOG_LEVEL", "RELAY_SUBSCRIBER_CONCURRENCY"):
+        for passthrough in ("RELAY_LOG_LEVEL", "RELAY_SUBSCRIBER_CONCURRENCY", "RELAY_EVENT_LOOP"):
             if passthrough in os.environ:
                 self.env[passthrough] = os.environ[passthrough]
         self.settings = Settings.from_env(self.env)
@@ -90,13 +90,23 @@ class RelayRun:
                 )
 
     async def wait_ready(self, roles: tuple[str, ...], *, timeout_s: float = 60.0) -> None:
-        """Wait until every one of `roles` has published a heartbeat (it is up and working)."""
+        """Wait until every one of `roles` has published a heartbeat (it is up and working)
+        and, with a poller, until it listens for created sources: a relay that has been
+        running a while, as a user creating a source meets it."""
         deadline = time.monotonic() + timeout_s
-        while {beat.role for beat in await heartbeats(self.redis, self.store.keys)} < set(roles):
+        while not await self._ready(roles):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name}: {roles} not up after {timeout_s} s")
             self.check_alive()
             await asyncio.sleep(0.05)
+
+    async def _ready(self, roles: tuple[str, ...]) -> bool:
+        if {beat.role for beat in await heartbeats(self.redis, self.store.keys)} < set(roles):
+            return False
+        if "poller" not in roles:
+            return True
+        ((_channel, listeners),) = await self.redis.pubsub_numsub(self.store.keys.sources_created)
+        return int(listeners) >= 1
 
     def check_alive(self) -> None:
         """Raise with the log tail if a role died."""

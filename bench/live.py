@@ -27,6 +27,7 @@ async def run_live(
     k: int = 4,
     hang: bool = False,
     poll_interval_s: float = 1.0,
+    dispatchers: int = 1,
 ) -> dict[str, Any]:
     usernames = await ctx.accounts(SOURCES)
     relay = RelayRun(
@@ -40,7 +41,7 @@ async def run_live(
             urls.append(ctx.hang().url(f"/hang/{name}"))
         subscription_ids = await relay.add_subscriptions(urls)
         await ctx.receiver.reset()
-        relay.start_roles()
+        relay.start_roles(dispatchers=dispatchers)
         await _warm_up(ctx, relay, usernames, k)
         await ctx.receiver.reset()
         if ctx.profile:
@@ -74,6 +75,7 @@ async def run_live(
             "achieved_rate_per_s": len(injected) / injected_span if injected_span else 0.0,
             "duration_s": duration_s,
             "poll_interval_s": poll_interval_s,
+            "dispatchers": dispatchers,
             "sources": len(usernames),
             "healthy_subscribers": k,
             "hanging_subscriber": hang,

@@ -111,6 +111,9 @@ async def run_relay_backlog(
             "rate_per_s": rate["rate"],
             "first_to_last_s": rate["span_s"],
             "start_to_last_s": (max(times) - started) if times else None,
+            # From the sources' creation to the first event recorded and the first arrival.
+            "start_to_first_recorded_s": (min(recorded) - started) if recorded else None,
+            "start_to_first_s": (min(times) - started) if times else None,
             # How fast the poller recorded the backlog (events per second, first to last).
             "ingest_rate_per_s": drain_rate(recorded)["rate"],
             "signatures": checks,
