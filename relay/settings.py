@@ -21,6 +21,7 @@ from relay.core.redis_urls import (
     parse_sentinel_url,
     sentinel_url,
 )
+from relay.event_loops import CHOICES as EVENT_LOOPS
 
 DEFAULT_MC5_BASE_URL = "https://mc5.smartmessagingservices.net"
 DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -72,6 +73,7 @@ class Settings:
     disable_after_s: int = 5 * 86400
     operator_webhook_url: str | None = None
     operator_webhook_secret: str | None = field(default=None, repr=False)
+    event_loop: str = "auto"  # relay.event_loops: auto (uvloop if installed), asyncio, uvloop
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +121,7 @@ class Settings:
             disable_after_s=_int(env, "RELAY_DISABLE_AFTER", 5 * 86400, low=1),
             operator_webhook_url=env.get("RELAY_OPERATOR_WEBHOOK_URL", "").strip() or None,
             operator_webhook_secret=_operator_secret(env),
+            event_loop=_event_loop(env.get("RELAY_EVENT_LOOP", "auto")),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -300,6 +303,13 @@ def _schedule(raw: str | None) -> tuple[float, ...]:
     if any(not 0 <= v < 10 * 86400 for v in values):
         raise ConfigError("RELAY_RETRY_SCHEDULE values must be between 0 and 864000 seconds")
     return values
+
+
+def _event_loop(raw: str) -> str:
+    choice = raw.strip().lower() or "auto"
+    if choice not in EVENT_LOOPS:
+        raise ConfigError(f"RELAY_EVENT_LOOP must be one of {list(EVENT_LOOPS)}, got {raw!r}")
+    return choice
 
 
 def _log_level(raw: str) -> str:

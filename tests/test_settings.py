@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import uvloop
 
 from relay.core.errors import ConfigError
+from relay.event_loops import loop_factory, loop_name
 from relay.settings import DEFAULT_RETRY_SCHEDULE_S, Settings
 
 
@@ -61,6 +65,7 @@ def test_a_16_character_admin_token_is_accepted() -> None:
         ("RELAY_LOG_LEVEL", "LOUD"),
         ("RELAY_AUTH_FAILURES_PER_MINUTE", "0"),
         ("RELAY_TRUSTED_PROXIES", "10.0.0.1,proxy.internal"),
+        ("RELAY_EVENT_LOOP", "trio"),
     ],
 )
 def test_bad_value_is_refused_with_the_variable_name(name: str, value: str) -> None:
@@ -146,3 +151,15 @@ def test_disable_window_and_operator_webhook_settings() -> None:
         Settings.from_env({"RELAY_OPERATOR_WEBHOOK_SECRET": "plain"})
     with pytest.raises(ConfigError, match="RELAY_DISABLE_AFTER"):
         Settings.from_env({"RELAY_DISABLE_AFTER": "0"})
+
+
+def test_the_event_loop_is_uvloop_by_default_and_asyncio_on_request() -> None:
+    assert Settings.from_env({}).event_loop == "auto"
+    assert loop_factory(Settings.from_env({}).event_loop) is uvloop.new_event_loop
+    chosen = Settings.from_env({"RELAY_EVENT_LOOP": " AsyncIO "}).event_loop
+    assert loop_factory(chosen) is asyncio.new_event_loop
+    loop = loop_factory("uvloop")()
+    try:
+        assert loop_name(loop) == "uvloop"
+    finally:
+        loop.close()

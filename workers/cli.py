@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from relay import __version__
 from relay.core.errors import ConfigError, RedisUnavailable
+from relay.event_loops import loop_factory, loop_name
 from relay.observability.logs import configure_logging
 from relay.observability.telemetry import HeartbeatPublisher
 from relay.settings import Settings
@@ -118,7 +119,9 @@ def _role(args: argparse.Namespace) -> int:
 
             run_retry_worker(settings)
             return 0
-        return _run_until_signalled(_role_coroutine(args.role, settings))
+        return _run_until_signalled(
+            _role_coroutine(args.role, settings), event_loop=settings.event_loop
+        )
     finally:
         heartbeat.stop()
 
@@ -141,17 +144,22 @@ def _role_coroutine(role: str, settings: Settings) -> Callable[[asyncio.Event], 
     return lambda stop: run_dispatcher(settings, stop=stop)
 
 
-def _run_until_signalled(start: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    """Run `start(stop)` in a fresh event loop; SIGTERM and SIGINT set `stop`."""
+def _run_until_signalled(
+    start: Callable[[asyncio.Event], Awaitable[None]], *, event_loop: str = "auto"
+) -> int:
+    """Run `start(stop)` in a fresh event loop (relay.event_loops: uvloop by default); SIGTERM
+    and SIGINT set `stop`."""
 
     async def body() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        log.debug("event loop", extra={"event_loop": loop_name(loop)})
         await start(stop)
 
-    asyncio.run(body())
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(body())
     return 0
 
 

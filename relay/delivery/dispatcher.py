@@ -52,6 +52,7 @@ from relay.delivery.jobs import retry_queue_for
 from relay.delivery.outcomes import OutcomeHandler, Settled, operator_target
 from relay.delivery.routing import RoutingIndex
 from relay.delivery.throttle import LEASE_WAIT_S, RATE_WAIT_S, Throttle
+from relay.event_loops import loop_name
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.heartbeats import Liveness
@@ -129,7 +130,8 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         await self._store.stream.ensure_group()
         await self._liveness.beat(self._consumer, now=time.time())
-        log.info("dispatcher started", extra={"consumer": self._consumer})
+        loop = loop_name(asyncio.get_running_loop())
+        log.info("dispatcher started", extra={"consumer": self._consumer, "event_loop": loop})
         flusher = self._start_flusher()
         beater = asyncio.create_task(self._beat_forever())
         next_reclaim = 0.0

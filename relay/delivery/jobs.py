@@ -37,6 +37,7 @@ from relay.core.retry import RetryPolicy
 from relay.delivery.deliverer import AttemptResult, Deliverer
 from relay.delivery.outcomes import OutcomeHandler, Settled, dropped_attempt, operator_target
 from relay.delivery.throttle import Throttle
+from relay.event_loops import loop_factory
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.connection import async_redis, sync_redis
@@ -116,7 +117,7 @@ class JobRunner:
     def __init__(self, settings: Settings, rq_redis: redis.Redis) -> None:
         self._settings = settings
         self._rq_redis = rq_redis
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_factory(settings.event_loop)()
         self._thread = threading.Thread(target=self._loop.run_forever, name="jobs", daemon=True)
         self._thread.start()
         self._opening: asyncio.Lock | None = None

@@ -337,3 +337,28 @@ def test_dev_refuses_a_redis_url_and_prefix_another_dev_uses(
         result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"pid {os.getpid()}" in result.stderr and "RELAY_KEY_PREFIX" in result.stderr
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "uvloop"), ("asyncio", "asyncio")])
+def test_a_role_runs_on_uvloop_unless_asyncio_is_chosen(
+    redis_url: str, key_prefix: str, tmp_path: Path, chosen: str | None, expected: str
+) -> None:
+    env = _env(REDIS_URL=redis_url, RELAY_KEY_PREFIX=key_prefix)
+    if chosen is not None:
+        env["RELAY_EVENT_LOOP"] = chosen
+    log_path = tmp_path / "dispatcher.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([*RELAY, "dispatcher"], env=env, stderr=log_file)
+    try:
+
+        def started() -> list[dict[str, object]]:
+            lines = log_path.read_text().splitlines()
+            rows = [json.loads(line) for line in lines if line.startswith("{")]
+            return [row for row in rows if row["event"] == "dispatcher started"]
+
+        wait_until_sync(lambda: bool(started()), timeout_s=30, what="the dispatcher to start")
+        assert [row["event_loop"] for row in started()] == [expected]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
