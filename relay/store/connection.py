@@ -27,10 +27,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hiredis
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
+from redis.typing import EncodableT
 
 from relay.core.errors import ConfigError, RedisUnavailable
 from relay.core.redis_urls import is_sentinel_url, parse_sentinel_url
@@ -61,6 +63,32 @@ class _BlockingSentinelPool(
     """Sentinel's master discovery with the bounded, waiting pool every async client has."""
 
 
+class _HiredisPacking:
+    """Packs commands in C (hiredis), as redis-py's blocking client already does: the asyncio
+    client's own packer is Python, re-joining its buffer per argument, and one batch of
+    attempt results is a script call of ~2,000 arguments (1.2 ms to pack, hiredis 0.14 ms).
+    The bytes are the same; a value of the wrong type is the same DataError."""
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str):  # 'CONFIG GET' and the like: the server wants two words
+            args = (*first.encode().split(), *args[1:])
+        elif isinstance(first, bytes) and b" " in first:
+            args = (*first.split(), *args[1:])
+        items = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
+        try:
+            return [hiredis.pack_command(items)]  # type: ignore[arg-type]  # stubs: a 1-tuple
+        except TypeError as exc:
+            raise redis.exceptions.DataError(str(exc)) from None
+
+
+def _packing_in_c(pool: redis.asyncio.ConnectionPool) -> None:
+    """Make the pool's connections pack with hiredis (see _HiredisPacking)."""
+    base = pool.connection_class
+    if not issubclass(base, _HiredisPacking):
+        pool.connection_class = type(base.__name__, (_HiredisPacking, base), {})
+
+
 def _sentinel_kwargs() -> dict[str, object]:
     return {"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S}
 
@@ -78,7 +106,7 @@ def async_redis(
         sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             target.sentinels, sentinel_kwargs=_sentinel_kwargs()
         )
-        return sentinel.master_for(  # type: ignore[no-any-return]
+        client: redis.asyncio.Redis = sentinel.master_for(
             target.service_name,
             connection_pool_class=_BlockingSentinelPool,
             max_connections=max_connections,
@@ -90,6 +118,8 @@ def async_redis(
             username=target.username,
             password=target.password,
         )
+        _packing_in_c(client.connection_pool)
+        return client
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -98,6 +128,7 @@ def async_redis(
         health_check_interval=30,
         **_tcp_options(url),
     )
+    _packing_in_c(pool)
     return redis.asyncio.Redis.from_pool(pool)
 
 

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 import redis
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -96,3 +97,26 @@ def _writes_sync(client: redis.Redis) -> bool:
     except (redis.RedisError, OSError):
         return False
     return True
+
+
+async def test_commands_are_packed_in_c_to_the_same_bytes_and_errors(
+    redis_url: str, key_prefix: str
+) -> None:
+    client = async_redis(redis_url)
+    try:
+        connection = client.connection_pool.connection_class()
+        plain = redis.asyncio.Connection()
+        for args in [
+            ("EVALSHA", "f" * 40, 2, f"{key_prefix}a", "b", 1.5, 1e20, -3, "ü", b"raw"),
+            ("CONFIG GET", "maxmemory-policy"),
+            (b"SET", bytearray(b"k"), memoryview(b"v")),
+        ]:
+            assert b"".join(connection.pack_command(*args)) == b"".join(plain.pack_command(*args))
+        with pytest.raises(redis.exceptions.DataError):
+            connection.pack_command("SET", "k", None)  # type: ignore[arg-type]
+        key = f"{key_prefix}packed"
+        await client.set(key, "ü v")
+        assert await client.get(key) == "ü v"
+        await client.delete(key)
+    finally:
+        await client.aclose()
