@@ -51,6 +51,7 @@ from relay.delivery.deliverer import CONNECTION_LIMIT, Deliverer
 from relay.delivery.jobs import retry_queue_for
 from relay.delivery.outcomes import OutcomeHandler, Settled, operator_target
 from relay.delivery.routing import RoutingIndex
+from relay.delivery.slots import Slots
 from relay.delivery.throttle import LEASE_WAIT_S, RATE_WAIT_S, Throttle
 from relay.event_loops import loop_name
 from relay.settings import Settings
@@ -117,7 +118,7 @@ class Dispatcher:
         self._liveness = Liveness(redis=store.redis, keys=store.keys, role="dispatcher")
         self._routes = RoutingIndex()
         self._fanout = 1  # deliveries per entry in the last batch: sizes the next read
-        self._slots: dict[str, tuple[int, asyncio.Semaphore]] = {}  # id -> (size, slots)
+        self._slots: dict[str, Slots] = {}  # subscription id -> its slots here
         self._slow: set[str] = set()  # subscriptions whose slots stayed busy too long
         self._tracked: dict[str, _Tracked] = {}
         self._pending = 0  # deliveries read and not yet settled
@@ -342,20 +343,20 @@ class Dispatcher:
         except Exception:  # Redis down: the lease expires by itself
             log.exception("lease not released", extra={"subscription_id": subscription.id})
 
-    def _slot_for(self, subscription: Subscription) -> asyncio.Semaphore:
+    def _slot_for(self, subscription: Subscription) -> Slots:
         """The subscription's slots in this dispatcher: `subscriber_concurrency`, or its own
         `concurrency` when lower (then the shared leases bind the dispatchers together)."""
         size = self._settings.subscriber_concurrency
         if subscription.concurrency is not None:
             size = min(size, subscription.concurrency)
         known = self._slots.get(subscription.id)
-        if known is not None and known[0] == size:
-            return known[1]
-        slot = asyncio.Semaphore(size)  # new size: holders of the old one release that one
-        self._slots[subscription.id] = (size, slot)
-        return slot
+        if known is not None and known.size == size:
+            return known
+        slots = Slots(size)  # new size: holders of the old ones release those
+        self._slots[subscription.id] = slots
+        return slots
 
-    async def _take_slot(self, slot: asyncio.Semaphore, subscription_id: str) -> bool:
+    async def _take_slot(self, slots: Slots, subscription_id: str) -> bool:
         """Take one of the subscription's slots; False means park the delivery instead.
 
         A free slot is always taken. A busy one is waited for up to SLOT_WAIT_S, unless the
@@ -363,17 +364,14 @@ class Dispatcher:
         since): then the delivery parks at once. So a hanging subscriber's deliveries wait
         (and count against MAX_IN_FLIGHT) for one SLOT_WAIT_S only, not for as long as it
         hangs, and the stream keeps being read for the others."""
-        if not slot.locked():
-            await slot.acquire()  # returns at once
+        if slots.try_take():
             return True
         if subscription_id in self._slow:
             return False
-        try:
-            await asyncio.wait_for(slot.acquire(), timeout=SLOT_WAIT_S)
+        if await slots.take(SLOT_WAIT_S):
             return True
-        except TimeoutError:
-            self._slow.add(subscription_id)
-            return False
+        self._slow.add(subscription_id)
+        return False
 
     def _push(self, tracked: _Tracked, settled: Settled | None) -> None:
         self._buffer.append((tracked, settled))
