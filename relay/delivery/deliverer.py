@@ -10,6 +10,7 @@ are checked before sending.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -26,7 +27,6 @@ from relay.core.errors import InvalidInput, RelayError
 from relay.core.events import body_for, ping_event
 from relay.core.headers import is_reserved_header
 from relay.core.ids import new_id
-from relay.core.limits import longest_timeout_s
 from relay.core.models import Attempt, Event, Subscription
 from relay.core.redaction import redact
 from relay.core.retry import Outcome, classify
@@ -99,8 +99,10 @@ class Deliverer:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            # A backstop only: each POST has its own deadline (the subscription's timeout).
-            timeout=aiohttp.ClientTimeout(total=longest_timeout_s(self._timeout_s) + 1.0),
+            # No timers of aiohttp's: each POST runs under its own deadline (the subscription's
+            # timeout, `asyncio.timeout_at` in _post), which covers connecting and the headers;
+            # the body read has the same deadline (_read_capped).
+            timeout=aiohttp.ClientTimeout(),
             auto_decompress=False,
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -169,21 +171,17 @@ class Deliverer:
     ) -> dict[str, str]:
         """The request headers: the subscription's own first, then the signed webhook ones
         (over `body`, by default the event's body in the subscription's payload format)."""
-        headers = {
-            name: value
-            for name, value in subscription.headers.items()
-            if not is_reserved_header(name)
-        }
-        signed = webhook_headers(
-            msg_id=event.id,
-            timestamp=int(now),
-            body=body_for(event, subscription.payload_format) if body is None else body,
-            secrets=subscription.signing_secrets(now=now),
-            user_agent=USER_AGENT,
+        own = subscription.headers
+        headers = {n: v for n, v in own.items() if not is_reserved_header(n)} if own else {}
+        headers.update(
+            webhook_headers(
+                msg_id=event.id,
+                timestamp=int(now),
+                body=body_for(event, subscription.payload_format) if body is None else body,
+                secrets=subscription.signing_secrets(now=now),
+                user_agent=USER_AGENT,
+            )
         )
-        headers.update({name.lower(): value for name, value in signed.items()})
-        headers["content-type"] = "application/json"
-        headers["user-agent"] = USER_AGENT
         headers["accept-encoding"] = "identity"
         return headers
 
@@ -227,17 +225,22 @@ class Deliverer:
         return response.status, text, response.headers.get("retry-after"), None
 
     def _refuse_ip_literal(self, url: str) -> str | None:
-        if self._settings.allow_private_targets:
-            return None
-        try:
-            host = URL(url).host or ""
-        except (ValueError, TypeError):
-            return "invalid URL"
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return None  # a name: the resolver filters its addresses
-        return None if _is_public(host) else f"refused: {host} is not a public address"
+        return None if self._settings.allow_private_targets else _ip_literal_refusal(url)
+
+
+@functools.lru_cache(maxsize=4096)  # asked per delivery, of a few distinct URLs
+def _ip_literal_refusal(url: str) -> str | None:
+    """Why a URL whose host is a non-public IP literal is refused; None for any other URL
+    (a name: the resolver filters its addresses)."""
+    try:
+        host = URL(url).host or ""
+    except (ValueError, TypeError):
+        return "invalid URL"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return None if _is_public(host) else f"refused: {host} is not a public address"
 
 
 async def _read_capped(response: aiohttp.ClientResponse, *, deadline: float) -> bytes:
