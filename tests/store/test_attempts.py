@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
 import redis.asyncio
 
 from relay.core.models import Attempt
 from relay.core.retry import Outcome
-from relay.store.attempts import AttemptLog
+from relay.store.attempts import AttemptLog, _event_json, _to_json, attempt_from_json
 from relay.store.keys import Keys
 
 
@@ -107,3 +111,46 @@ async def test_members_written_before_the_outcome_was_stored_still_read_right(
     log = AttemptLog(redis=aredis, keys=keys, kept=100)
     listing = await log.page("sub_a", limit=10, cursor=None)
     assert [a.outcome for a in listing.items] == [Outcome.DROPPED, Outcome.DELIVERED]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"response_body": None},  # the hot path: 2xx, no body
+        {"response_body": None, "status_code": 503, "outcome": Outcome.FAILED, "attempt": 4},
+        {"response_body": None, "status_code": None, "at": 1_700_000_000.0, "duration_ms": 0},
+        {"response_body": None, "status_code": 410, "outcome": Outcome.GONE},
+        {"response_body": 'he said "no"\n', "status_code": 500},  # written by json.dumps
+        {"response_body": None, "error": "timeout after 15 s", "status_code": None},
+        {"response_body": None, "id": 'att_"quoted"'},
+    ],
+)
+def test_log_and_event_members_are_exactly_the_json_of_their_fields(
+    overrides: dict[str, Any],
+) -> None:
+    attempt = _attempt(7, **overrides)
+    log_row = {
+        "i": attempt.id,
+        "e": attempt.event_id,
+        "n": attempt.attempt,
+        "at": attempt.at,
+        "c": attempt.status_code,
+        "err": attempt.error,
+        "b": attempt.response_body,
+        "ms": attempt.duration_ms,
+        "o": str(attempt.outcome),
+    }
+    assert _to_json(attempt) == json.dumps(log_row, separators=(",", ":"))
+    event_row = {"i": attempt.id, "s": attempt.subscription_id, "n": attempt.attempt}
+    event_row["at"] = attempt.at
+    for name, value in (("c", attempt.status_code), ("err", attempt.error)):
+        if value:
+            event_row[name] = value
+    if attempt.response_body:
+        event_row["b"] = attempt.response_body
+    event_row["ms"] = attempt.duration_ms
+    if attempt.outcome is not Outcome.DELIVERED:
+        event_row["o"] = str(attempt.outcome)
+    assert _event_json(attempt) == json.dumps(event_row, separators=(",", ":"))
+    assert attempt_from_json(_to_json(attempt), subscription_id="sub_a") == attempt
+    assert attempt_from_json(_event_json(attempt), event_id=attempt.event_id) == attempt
