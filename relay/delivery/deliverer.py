@@ -13,6 +13,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import math
 import socket
 import ssl
 import time
@@ -99,9 +100,7 @@ class Deliverer:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            # No timers of aiohttp's: each POST runs under its own deadline (the subscription's
-            # timeout, `asyncio.timeout_at` in _post), which covers connecting and the headers;
-            # the body read has the same deadline (_read_capped).
+            # None here: each POST passes its subscription's timeout (_request_timeout).
             timeout=aiohttp.ClientTimeout(),
             auto_decompress=False,
             trust_env=False,
@@ -202,11 +201,14 @@ class Deliverer:
         timeout_s = self.timeout_for(subscription)
         deadline = asyncio.get_running_loop().time() + timeout_s
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await self._session.post(
-                    subscription.url, data=payload, headers=headers, allow_redirects=False
-                )
-        except TimeoutError:
+            response = await self._session.post(
+                subscription.url,
+                data=payload,
+                headers=headers,
+                allow_redirects=False,
+                timeout=_request_timeout(timeout_s),
+            )
+        except TimeoutError:  # aiohttp's ServerTimeoutError and ConnectionTimeoutError too
             return None, None, None, f"timeout after {timeout_s:g} s"
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return None, None, None, _describe(exc)
@@ -226,6 +228,14 @@ class Deliverer:
 
     def _refuse_ip_literal(self, url: str) -> str | None:
         return None if self._settings.allow_private_targets else _ip_literal_refusal(url)
+
+
+@functools.lru_cache(maxsize=256)
+def _request_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
+    """One POST's deadline, as aiohttp's total timeout: connecting, sending, the headers and
+    the body read (_read_capped stops at the same deadline). One timer per request, never
+    rounded up to a whole second (aiohttp ceils timeouts of 5 s and more by default)."""
+    return aiohttp.ClientTimeout(total=timeout_s, ceil_threshold=math.inf)
 
 
 @functools.lru_cache(maxsize=4096)  # asked per delivery, of a few distinct URLs
