@@ -6,7 +6,9 @@ Scheduling. The sources this poller holds wait in a heap of next-poll times
 requests at a time (at or below the HTTP pool's size), reading each batch's source hashes in
 one round trip. A source leaves the heap while it is polled and goes back when the poll ends,
 so one account never has two requests in flight. Polls start every `poll_interval_s` of their
-source (the poll's own time is not added), at least a tenth of it after the last one ended;
+source (the poll's own time is not added) on a grid of the source's own phase, so sources
+taken together are polled at spread moments, not in one burst; at least a tenth of the
+interval after the last one ended;
 a page that asks for more is fetched again at once, but at most `max_pages_per_s` times a
 second per account, so an upstream that always has "more" cannot make the poller spin.
 How late each poll starts after it was due is the `relay_poll_lateness_seconds` histogram.
@@ -87,6 +89,8 @@ from relay.store.locks import SourceLocks
 from relay.store.operator_events import OperatorEvents
 from relay.store.sources import SourceStore
 
+GOLDEN_RATIO_FRACTION = (math.sqrt(5) - 1) / 2  # 0.618...: the most even spread
+
 log = logging.getLogger("relay.poller")
 
 LOCK_TTL_S = 15.0
@@ -162,6 +166,10 @@ class Poller:
         self._discover_soon = False  # a source was created: discover now
         self._page_size = page_size
         self._spread_s = settings.poll_interval_s
+        # Each source polls on a grid of its own (see _next_due), anchored where it was taken
+        # plus a phase: the golden-ratio sequence, so sources taken together spread evenly.
+        self._anchors: dict[str, tuple[float, float]] = {}  # id -> (taken at, phase)
+        self._next_phase = 0.0
         self._concurrency = min(concurrency or settings.poll_concurrency, mc5.max_connections)
         self._page_gap_s = 1.0 / (max_pages_per_s or settings.poll_max_pages_per_s)
         self._locks = SourceLocks(redis=redis, keys=keys, ttl_s=lock_ttl_s)
@@ -311,6 +319,8 @@ class Poller:
             spread_s = self._spread_s if len(taken) > self._concurrency else 0.0
             for source_id in taken:
                 self._owned.add(source_id)
+                self._anchors[source_id] = (now, self._next_phase)
+                self._next_phase = (self._next_phase + GOLDEN_RATIO_FRACTION) % 1.0
                 self._schedule.set(source_id, now + self._rng.random() * spread_s)
             if taken:
                 log.info("sources taken", extra={"count": len(taken), "poller": self.token})
@@ -334,6 +344,7 @@ class Poller:
         self._handing_over.discard(source_id)
         self._schedule.remove(source_id)
         self._polled_at.pop(source_id, None)
+        self._anchors.pop(source_id, None)
 
     async def _flush_polled(self) -> None:
         polled, self._polled_at = self._polled_at, {}
@@ -444,7 +455,10 @@ class Poller:
             extra = {"source_id": source.id, "error": note}
             log.warning("unreadable messages skipped", extra=extra)
         POLLS.labels(source_id=source.id, outcome="ok").inc()
-        cadence_due = _next_due(started, ended=now, interval_s=source.poll_interval_s)
+        taken_at, phase = self._anchors.get(source.id, (0.0, 0.0))
+        interval_s = source.poll_interval_s
+        anchor = taken_at + phase * interval_s
+        cadence_due = _next_due(started, ended=now, interval_s=interval_s, anchor=anchor)
         is_quiet = source.status == "ok" and source.failures == 0 and source.last_error is None
         if not page.messages and note is None and plan.cursor == source.cursor and is_quiet:
             self._polled_at[source.id] = now  # nothing else to write: the cadence is in memory
@@ -514,11 +528,16 @@ def _source_data(source: Source) -> dict[str, str | None]:
     return {"source_id": source.id, "username": source.username, "tenant_id": source.tenant_id}
 
 
-def _next_due(started: float, *, ended: float, interval_s: float) -> float:
-    """Polls start every `interval_s` (the poll's own time is not added to the wait), but
-    at least a tenth of it after the last one ended, so a slow upstream is never polled
-    back to back."""
-    return max(started + interval_s, ended + interval_s / 10)
+def _next_due(started: float, *, ended: float, interval_s: float, anchor: float = 0.0) -> float:
+    """Polls start every `interval_s` on the source's grid, `anchor` + whole intervals: the
+    next poll is the first grid time more than half an interval after this one started, so a
+    late start does not shift the cadence. The poller anchors each source where it took it
+    plus a phase, so sources taken together are polled at different moments and their pages
+    reach the dispatchers one after another rather than as one burst. A poll also waits at
+    least a tenth of the interval after the last one ended, so a slow upstream is never
+    polled back to back."""
+    steps = math.floor((started + interval_s / 2 - anchor) / interval_s) + 1
+    return max(anchor + steps * interval_s, ended + interval_s / 10)
 
 
 async def _wait_any(stop: asyncio.Event, ended: asyncio.Event, timeout_s: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import math
 from typing import Any
@@ -100,12 +101,31 @@ async def test_every_quirk_becomes_the_documented_event_fields(
 async def test_each_account_keeps_its_own_interval(
     sim: Sim, sources: SourceStore, stepped: Any, clock: Clock
 ) -> None:
-    await make_source(sources, sim, "u@r", poll_interval_s=0.25)
-    await make_source(sources, sim, "v@r", poll_interval_s=0.5)
-    await make_source(sources, sim, "w@r", poll_interval_s=1.0)
+    intervals = {"u@r": 0.25, "v@r": 0.5, "w@r": 1.0}
+    ids = {
+        (await make_source(sources, sim, username, poll_interval_s=interval_s)).id: interval_s
+        for username, interval_s in intervals.items()
+    }
     poller = await stepped()
-    await rounds(poller, clock, 16, every_s=0.125)  # two seconds
-    assert [await sim.requests(u) for u in ACCOUNTS] == [8, 4, 2]
+    done = await rounds(poller, clock, 32, every_s=0.125)  # four seconds
+    for source_id, interval_s in ids.items():
+        polled_at = [0.125 * n for n, r in enumerate(done) if source_id in r.polled]
+        gaps = [b - a for a, b in itertools.pairwise(polled_at)]
+        assert polled_at[0] == 0  # taken and polled at once
+        assert interval_s / 2 < gaps[0] <= 1.5 * interval_s + 0.125  # then onto its phase
+        assert gaps[1:] == [interval_s] * (len(gaps) - 1)
+
+
+async def test_sources_taken_together_are_polled_at_different_moments(
+    sim: Sim, sources: SourceStore, stepped: Any, clock: Clock
+) -> None:
+    ids = [(await make_source(sources, sim, u, poll_interval_s=1.0)).id for u in ACCOUNTS]
+    poller = await stepped()
+    done = await rounds(poller, clock, 32, every_s=0.0625)  # two seconds
+    assert set(done[0].polled) == set(ids)
+    later = [r.polled for r in done[1:] if r.polled]
+    assert {s for polled in later for s in polled} == set(ids)  # each polled again ...
+    assert all(len(polled) == 1 for polled in later)  # ... at a moment of its own
 
 
 async def test_repeated_transport_failures_double_the_wait_and_then_recover(
