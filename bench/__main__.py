@@ -223,8 +223,11 @@ async def _scenarios(
                 dispatchers=options["one_account_dispatchers"],
                 keep_deliveries=True,
             )
-            limit = await run_limit(ctx, rows, concurrency=options["limit_concurrency"])
-            return {"relay": result, "limit": limit}
+            # The reference client (the standard loop) and the same on uvloop.
+            concurrency = options["limit_concurrency"]
+            limit = await run_limit(ctx, rows, concurrency=concurrency, loop="asyncio")
+            on_uvloop = await run_limit(ctx, rows, concurrency=concurrency, loop="uvloop")
+            return {"relay": result, "limit": limit, "limit_uvloop": on_uvloop}
 
         await step("oneaccount", one_account)
     if "scaleout" in chosen:

@@ -116,22 +116,31 @@ def build_rows(scenarios: dict[str, Any]) -> list[Row]:
 
 
 def _one_account_rows(one: dict[str, Any] | None) -> list[Row]:
-    """One account's backlog end to end (roles start -> last delivery), beside the limit."""
+    """One account's backlog end to end (source created -> last delivery), beside the plain
+    client on the standard loop and on uvloop; the target is judged against the faster."""
     if not one:
         return []
-    relay, limit = one["relay"], one["limit"]
+    relay, limits = (
+        one["relay"],
+        [one["limit"], *([one["limit_uvloop"]] if "limit_uvloop" in one else [])],
+    )
     size = f"{relay['messages']:,} x {relay['subscribers']}"
     end_to_end = _end_to_end_rate(relay)
     rows = [
         Row("one account", f"relay end to end, {size}, ingest included", _rate(end_to_end)),
         Row("one account", "ingest", f"{relay['ingest_rate_per_s']:,.0f} messages/s"),
-        Row("one account", "plain aiohttp client, same deliveries", _rate(limit["rate_per_s"])),
     ]
-    if end_to_end and limit["rate_per_s"]:
-        ratio = end_to_end / limit["rate_per_s"]
+    for limit in limits:
+        loop = limit.get("event_loop", "asyncio")
+        what = f"plain aiohttp client ({loop} loop), same deliveries"
+        rows.append(Row("one account", what, _rate(limit["rate_per_s"])))
+    fastest = max(limit["rate_per_s"] for limit in limits)
+    if end_to_end and fastest:
+        ratio = end_to_end / fastest
         target = f">= {END_TO_END_TARGET_RATIO:.2f}"
         met = ratio >= END_TO_END_TARGET_RATIO
-        rows.append(Row("one account", "relay end to end / limit", f"{ratio:.2f}", target, met))
+        what = "relay end to end / the faster client"
+        rows.append(Row("one account", what, f"{ratio:.2f}", target, met))
     return rows
 
 

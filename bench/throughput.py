@@ -133,9 +133,11 @@ def _ids(arrivals: dict[str, dict[str, float]]) -> set[str]:
 
 
 async def run_limit(
-    ctx: Context, deliveries: list[dict[str, str]], *, concurrency: int = 64
+    ctx: Context, deliveries: list[dict[str, str]], *, concurrency: int = 64, loop: str = "uvloop"
 ) -> dict[str, Any]:
-    """A plain aiohttp loop posting the same signed bodies to the same receiver paths."""
+    """A plain aiohttp loop posting the same signed bodies to the same receiver paths, on
+    `loop` (uvloop by default: the relay's roles run on it, and a baseline is the fastest
+    this client gets)."""
     path = ctx.log_dir / "deliveries.jsonl"
     with path.open("w") as out:
         for row in deliveries:
@@ -150,6 +152,8 @@ async def run_limit(
         str(concurrency),
         "--time-limit",
         "120",
+        "--loop",
+        loop,
         log_dir=ctx.log_dir,
     )
     finished = await asyncio.to_thread(child.wait, 180)
@@ -164,6 +168,7 @@ async def run_limit(
     return {
         "deliveries": len(deliveries),
         "concurrency": concurrency,
+        "event_loop": loop,
         "delivered_unique": len(times),
         "errors": own["errors"],
         "rate_per_s": rate["rate"],
