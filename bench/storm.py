@@ -48,6 +48,7 @@ async def run_storm(ctx: Context, *, n: int, workers: int = 1) -> dict[str, Any]
                 break
             relay.check_alive()
             await asyncio.sleep(0.5)
+        cpu_before = relay.cpu_seconds()
         await ctx.receiver.up()
         if ctx.profile:  # the drain, from the subscriber's return
             relay.profile(duration_s=max(5.0, n / 400))
@@ -57,6 +58,10 @@ async def run_storm(ctx: Context, *, n: int, workers: int = 1) -> dict[str, Any]
             stall_s=FIRST_RETRY_S + 30,
             alive=relay.check_alive,
         )
+        cpu = {
+            role: round(used - cpu_before.get(role, 0.0), 2)
+            for role, used in relay.cpu_seconds().items()
+        }
         arrivals, _ = await ctx.receiver.arrivals()
         stats = await ctx.receiver.stats()
         relay.stop_roles()
@@ -69,6 +74,8 @@ async def run_storm(ctx: Context, *, n: int, workers: int = 1) -> dict[str, Any]
             "first_attempt_rate_per_s": first["rate"],
             "retry_drain_rate_per_s": retried["rate"],
             "retry_drain_s": retried["span_s"],
+            # CPU of each role from the subscriber's return to the last retry delivered.
+            "drain_cpu_s": cpu,
             "delivered_after_recovery": len(arrivals.get(down, {})),
             "duplicates": stats["duplicates"],
         }
