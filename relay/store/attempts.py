@@ -133,11 +133,7 @@ class AttemptLog:
                 COUNTS_KEPT_S,
                 len(attempts),
                 EVENT_ATTEMPTS_KEPT,
-                *(
-                    arg
-                    for a in attempts
-                    for arg in (a.subscription_id, _to_json(a), _event_json(a), last_attempt(a))
-                ),
+                *(arg for a in attempts for arg in _script_args(a)),
                 *triples,
             ],
         )
@@ -207,8 +203,20 @@ class AttemptLog:
         return result
 
 
-def _to_json(attempt: Attempt) -> str:
-    if _is_plain(attempt):  # most attempts: 2xx, no body; the same text as json.dumps
+def _script_args(attempt: Attempt) -> tuple[str, str, str, str]:
+    """The record script's arguments for one attempt (see _RECORD_SCRIPT)."""
+    plain = _is_plain(attempt)  # asked once for both members
+    return (
+        attempt.subscription_id,
+        _to_json(attempt, plain=plain),
+        _event_json(attempt, plain=plain),
+        last_attempt(attempt),
+    )
+
+
+def _to_json(attempt: Attempt, *, plain: bool | None = None) -> str:
+    """The log member; `plain` is `_is_plain(attempt)` when the caller has it already."""
+    if _is_plain(attempt) if plain is None else plain:  # most: 2xx, no body; as json.dumps
         return (
             f'{{"i":"{attempt.id}","e":"{attempt.event_id}","n":{attempt.attempt},'
             f'"at":{attempt.at!r},"c":{_status_json(attempt)},"err":null,"b":null,'
@@ -256,12 +264,13 @@ def last_attempt(attempt: Attempt) -> str:
     return f"{attempt.attempt}|{status}|{attempt.at!r}|{attempt.outcome}"
 
 
-def _event_json(attempt: Attempt) -> str:
+def _event_json(attempt: Attempt, *, plain: bool | None = None) -> str:
     """The member of the event's attempts list, kept per event so as small as it can be: the
     log's keys without the event id (the key's) and without empty values, plus the
     subscription (`s`), the body cut to EVENT_BODY_KEPT (a failing subscriber's 4 KiB error
-    pages would otherwise be kept per event), the outcome only when not delivered."""
-    if _is_plain(attempt):
+    pages would otherwise be kept per event), the outcome only when not delivered. `plain`
+    as for _to_json."""
+    if _is_plain(attempt) if plain is None else plain:
         status = "" if attempt.status_code is None else f',"c":{attempt.status_code}'
         outcome = "" if attempt.outcome is Outcome.DELIVERED else f',"o":"{attempt.outcome}"'
         return (
