@@ -176,13 +176,32 @@ def _storm_rows(storm: dict[str, Any] | None) -> list[Row]:
             "first attempts to the healthy subscriber",
             _rate(storm["first_attempt_rate_per_s"]),
         ),
-        Row("storm", f"retry drain after recovery, {size}", _rate(storm["retry_drain_rate_per_s"])),
+        Row(
+            "storm",
+            f"retry drain after recovery, all due at once, {size}",
+            _rate(storm["retry_drain_rate_per_s"]),
+        ),
     ]
     if storm["first_attempt_rate_per_s"]:
         ratio = storm["retry_drain_rate_per_s"] / storm["first_attempt_rate_per_s"]
         target = f">= {RETRY_DRAIN_TARGET_RATIO:.2f}"
         met = ratio >= RETRY_DRAIN_TARGET_RATIO
         rows.append(Row("storm", "retry drain / first attempts", f"{ratio:.2f}", target, met))
+    live = storm.get("as_scheduled")
+    if live:
+        late = live["lateness"]
+        rows += [
+            Row(
+                "storm",
+                f"as scheduled: retries due over {live['due_span_s']:.1f} s, drained at",
+                _rate(live["retry_drain_rate_per_s"]),
+            ),
+            Row(
+                "storm",
+                "as scheduled: retry lateness behind due p50 / p99",
+                f"{late['p50_ms']:,.0f} / {late['p99_ms']:,.0f} ms",
+            ),
+        ]
     return rows
 
 
