@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IO_PACKAGES = {"httpx", "redis", "rq", "starlette", "uvicorn", "aiohttp", "prometheus_client"}
+IO_PACKAGES = {
+    "httpx",
+    "redis",
+    "rq",
+    "starlette",
+    "uvicorn",
+    "aiohttp",
+    "httptools",
+    "prometheus_client",
+}
 BASE = {
     "relay",
     "relay.core",

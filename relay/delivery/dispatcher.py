@@ -1,16 +1,16 @@
 """The dispatcher: first delivery attempts, read from the stream's consumer group.
 
-Each entry fans out to its subscriptions; each delivery takes one of its subscription's slots
-(`subscriber_concurrency`) and POSTs through the shared aiohttp pool. A delivery that cannot
-get a slot within `SLOT_WAIT_S` is parked: handed to the RQ retry queue as its first attempt,
-so a hanging subscriber never holds up the stream or the others. After one such timeout the
-subscription counts as slow and deliveries that find its slots busy park at once, until an
-attempt to it is quick again; a flush hands all its parked deliveries to the retry queue as one
-job (see RetryQueue.park). A subscription with a `concurrency` of its own has that many slots
-(at most `subscriber_concurrency`), and one with a `rate_limit_per_s` or `concurrency` asks
-the shared limiter before each POST (throttle.py): a delivery it refuses is deferred to the
-retry queue with a due time, so a throttled subscription's backlog waits there, not in the
-dispatcher's window.
+Each entry fans out to its subscriptions; each delivery takes one of its subscription's
+slots (`subscriber_concurrency`) and POSTs through the shared HTTP client (http_client.py).
+A delivery that cannot get a slot within `SLOT_WAIT_S` is parked: handed to the RQ retry
+queue as its first attempt, so a hanging subscriber never holds up the stream or the others.
+After one such timeout the subscription counts as slow and deliveries that find its slots
+busy park at once, until an attempt to it is quick again; a flush hands all its parked
+deliveries to the retry queue as one job (see RetryQueue.park). A subscription with a
+`concurrency` of its own has that many slots (at most `subscriber_concurrency`), and one
+with a `rate_limit_per_s` or `concurrency` asks the shared limiter before each POST
+(throttle.py): a delivery it refuses is deferred to the retry queue with a due time, so a
+throttled subscription's backlog waits there, not in the dispatcher's window.
 
 Results are written in batches (attempts, retries, run sets, ACKs: a few round trips per
 batch), and an entry is ACKed only when all of its deliveries are settled. Each dispatcher

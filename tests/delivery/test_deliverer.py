@@ -1,4 +1,4 @@
-"""One webhook attempt against real loopback receivers (aiohttp client, uvicorn server)."""
+"""One webhook attempt against real loopback receivers (uvicorn servers, raw TCP ones)."""
 
 from __future__ import annotations
 
