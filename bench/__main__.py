@@ -223,11 +223,18 @@ async def _scenarios(
                 dispatchers=options["one_account_dispatchers"],
                 keep_deliveries=True,
             )
-            # The reference client (the standard loop) and the same on uvloop.
+            # The reference client (aiohttp on the standard loop), the same on uvloop,
+            # and the plain loop on the relay's own HTTP client (the fastest plain client).
             concurrency = options["limit_concurrency"]
             limit = await run_limit(ctx, rows, concurrency=concurrency, loop="asyncio")
             on_uvloop = await run_limit(ctx, rows, concurrency=concurrency, loop="uvloop")
-            return {"relay": result, "limit": limit, "limit_uvloop": on_uvloop}
+            own = await run_limit(ctx, rows, concurrency=concurrency, client="relay")
+            return {
+                "relay": result,
+                "limit": limit,
+                "limit_uvloop": on_uvloop,
+                "limit_relay_client": own,
+            }
 
         await step("oneaccount", one_account)
     if "scaleout" in chosen:

@@ -4,8 +4,10 @@ Reads deliveries (JSON lines `{"url", "secret", "id", "body"}`), posts each once
 `concurrency` requests in flight over one pooled session, signing every request as the relay
 does, and prints one JSON line `{"count", "errors", "elapsed_s", "rate"}`. Nothing else: no
 Redis, no bookkeeping. `--loop uvloop` runs it on uvloop, as the relay's roles run: the
-fastest this client gets. Run:
-`python -m bench.limit FILE [--concurrency 64] [--time-limit 120] [--loop asyncio|uvloop]`.
+fastest this client gets. `--client relay` posts through the relay's own HTTP client
+(relay/delivery/http_client.py) instead of aiohttp's: the plain loop at its fastest. Run:
+`python -m bench.limit FILE [--concurrency 64] [--time-limit 120] [--loop asyncio|uvloop]
+[--client aiohttp|relay]`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pathlib import Path
 import aiohttp
 
 from bench.signing import secret_key, webhook_headers
+from relay.delivery.http_client import HttpClient, HttpError
 from relay.event_loops import loop_factory
+
+Deliveries = list[tuple[str, bytes, str, bytes]]
 
 
 def load_deliveries(path: Path) -> list[tuple[str, bytes, str, bytes]]:
@@ -36,9 +41,9 @@ def load_deliveries(path: Path) -> list[tuple[str, bytes, str, bytes]]:
 
 
 async def post_all(
-    deliveries: list[tuple[str, bytes, str, bytes]], *, concurrency: int, time_limit_s: float
+    deliveries: Deliveries, *, concurrency: int, time_limit_s: float
 ) -> dict[str, float]:
-    """Post every delivery once; stop early at `time_limit_s`."""
+    """Post every delivery once through aiohttp; stop early at `time_limit_s`."""
     pending = iter(deliveries)
     count = errors = 0
     deadline = time.monotonic() + time_limit_s
@@ -67,6 +72,46 @@ async def post_all(
         await asyncio.gather(*(loop() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
+    return _result(count, errors, elapsed, cpu_s)
+
+
+async def post_all_relay_client(
+    deliveries: Deliveries, *, concurrency: int, time_limit_s: float
+) -> dict[str, float]:
+    """The same through the relay's HTTP client."""
+    pending = iter(deliveries)
+    count = errors = 0
+    deadline = time.monotonic() + time_limit_s
+    client = HttpClient(limit=concurrency, allow_private=True)
+
+    async def loop() -> None:
+        nonlocal count, errors
+        for url, key, webhook_id, body in pending:
+            if time.monotonic() > deadline:
+                return
+            try:
+                headers = webhook_headers(key, webhook_id, body)
+                response = await client.post(
+                    url, headers=headers, body=body, timeout_s=15, body_limit=4096
+                )
+                if 200 <= response.status < 300:
+                    count += 1
+                else:
+                    errors += 1
+            except (HttpError, OSError):
+                errors += 1
+
+    try:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
+    finally:
+        await client.close()
+    return _result(count, errors, elapsed, cpu_s)
+
+
+def _result(count: int, errors: int, elapsed: float, cpu_s: float) -> dict[str, float]:
     return {
         "count": count,
         "errors": errors,
@@ -82,11 +127,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--client", choices=("aiohttp", "relay"), default="aiohttp")
     args = parser.parse_args()
     deliveries = load_deliveries(args.file)
+    post = post_all if args.client == "aiohttp" else post_all_relay_client
     with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
         result = runner.run(
-            post_all(deliveries, concurrency=args.concurrency, time_limit_s=args.time_limit)
+            post(deliveries, concurrency=args.concurrency, time_limit_s=args.time_limit)
         )
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps(result), flush=True)

@@ -133,11 +133,16 @@ def _ids(arrivals: dict[str, dict[str, float]]) -> set[str]:
 
 
 async def run_limit(
-    ctx: Context, deliveries: list[dict[str, str]], *, concurrency: int = 64, loop: str = "uvloop"
+    ctx: Context,
+    deliveries: list[dict[str, str]],
+    *,
+    concurrency: int = 64,
+    loop: str = "uvloop",
+    client: str = "aiohttp",
 ) -> dict[str, Any]:
-    """A plain aiohttp loop posting the same signed bodies to the same receiver paths, on
-    `loop` (uvloop by default: the relay's roles run on it, and a baseline is the fastest
-    this client gets)."""
+    """A plain loop posting the same signed bodies to the same receiver paths, on `loop`
+    (uvloop by default: the relay's roles run on it, and a baseline is the fastest this
+    client gets), through `client`: aiohttp's, or the relay's own ("relay")."""
     path = ctx.log_dir / "deliveries.jsonl"
     with path.open("w") as out:
         for row in deliveries:
@@ -154,6 +159,8 @@ async def run_limit(
         "120",
         "--loop",
         loop,
+        "--client",
+        client,
         log_dir=ctx.log_dir,
     )
     finished = await asyncio.to_thread(child.wait, 180)
@@ -169,6 +176,7 @@ async def run_limit(
         "deliveries": len(deliveries),
         "concurrency": concurrency,
         "event_loop": loop,
+        "client": client,
         "delivered_unique": len(times),
         "errors": own["errors"],
         "rate_per_s": rate["rate"],
