@@ -23,10 +23,13 @@ import asyncio
 import collections
 import functools
 import ipaddress
+import itertools
 import socket
 import ssl
+from asyncio import staggered
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -35,6 +38,7 @@ from relay.core.errors import RelayError
 from relay.core.urls import is_public_address
 
 KEEPALIVE_S = 15.0  # an idle pooled connection is closed after this long (aiohttp's default)
+HAPPY_EYEBALLS_DELAY_S = 0.25  # between connection attempts to a name's addresses (RFC 8305)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -370,25 +374,49 @@ class HttpClient:
 
     async def _connect(self, target: Target, deadline: float) -> _Connection:
         tls = self._tls_context() if target.tls else None
-        async with asyncio.timeout_at(deadline):
-            addresses = await self._addresses(target)
-            error: OSError | None = None
-            for address in addresses:
-                try:
+        try:
+            async with asyncio.timeout_at(deadline):
+                addresses = await self._addresses(target)
+                factory = functools.partial(_Connection, self, target.key)
+                hostname = target.host if tls is not None else None
+                if len(addresses) > 1:  # Happy Eyeballs: the first to connect wins
+                    sock = await self._race(_interleaved(addresses), target.port)
                     _, connection = await self.loop.create_connection(
-                        lambda: _Connection(self, target.key),
-                        address,
-                        target.port,
-                        ssl=tls,
-                        server_hostname=target.host if tls is not None else None,
+                        factory, sock=sock, ssl=tls, server_hostname=hostname
                     )
-                except OSError as exc:  # ssl.SSLError too
-                    error = exc
-                    continue
-                self._open.add(connection)
-                return connection
-        assert error is not None
-        raise ConnectFailed(target.host, error)
+                else:
+                    _, connection = await self.loop.create_connection(
+                        factory, addresses[0], target.port, ssl=tls, server_hostname=hostname
+                    )
+        except OSError as exc:  # ssl.SSLError too; not RefusedAddress, raised as it is
+            if isinstance(exc, HttpError):
+                raise
+            raise ConnectFailed(target.host, exc) from None
+        self._open.add(connection)
+        return connection
+
+    async def _race(self, addresses: list[str], port: int) -> socket.socket:
+        """A connected socket to the first of `addresses` that answers, each tried
+        HAPPY_EYEBALLS_DELAY_S after the one before (RFC 8305); the first error if none."""
+
+        async def attempt(address: str) -> socket.socket:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                await self.loop.sock_connect(sock, (address, port))
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+
+        winner, _, errors = await staggered.staggered_race(
+            (functools.partial(attempt, address) for address in addresses),
+            HAPPY_EYEBALLS_DELAY_S,
+        )
+        if winner is None:
+            raise next(e for e in errors if isinstance(e, OSError))
+        return cast(socket.socket, winner)
 
     async def _addresses(self, target: Target) -> list[str]:
         if target.is_ip:
@@ -438,6 +466,15 @@ class HttpClient:
                 waiter.set_result(None)  # the slot changes hands; in_flight stays
                 return
         self._in_flight -= 1
+
+
+def _interleaved(addresses: list[str]) -> list[str]:
+    """The addresses with their families alternating, the resolver's first family first."""
+    first_v6 = ":" in addresses[0]
+    same = [a for a in addresses if (":" in a) == first_v6]
+    other = [a for a in addresses if (":" in a) != first_v6]
+    mixed = [a for pair in itertools.zip_longest(same, other) for a in pair if a is not None]
+    return mixed
 
 
 def _is_public(host: str) -> bool:

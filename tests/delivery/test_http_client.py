@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from relay.delivery.http_client import (
     InvalidHeader,
     InvalidUrl,
     RefusedAddress,
+    _interleaved,
     parse_target,
 )
 
@@ -293,3 +295,22 @@ async def test_https_targets_are_verified_against_the_trusted_cas() -> None:
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_name_with_several_addresses_connects_to_the_first_that_answers(
+    client: HttpClient,
+) -> None:
+    async with serve(Server(lambda n: OK)) as server:
+        port = int(server.url.split(":")[2].split("/")[0])
+        # 127.0.0.2 refuses (the server listens on 127.0.0.1 only): the race goes on to the next.
+        sock = await client._race(["127.0.0.2", "127.0.0.1"], port)
+        sock.close()
+
+    assert sock.family == socket.AF_INET
+    assert server.connections == 1
+    assert _interleaved(["::1", "::2", "10.0.0.1", "10.0.0.2"]) == [
+        "::1",
+        "10.0.0.1",
+        "::2",
+        "10.0.0.2",
+    ]
