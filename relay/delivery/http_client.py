@@ -94,7 +94,7 @@ class Target:
     key: tuple[str, int, bool]  # the pool's: host, port, tls
 
 
-@functools.lru_cache(maxsize=4096)  # asked per request, of a few distinct URLs
+@functools.lru_cache(maxsize=65536)  # asked per request: one entry per URL in use (~300 B)
 def parse_target(url: str) -> Target:
     if any(c <= " " or c == "\x7f" for c in url):  # would break the request line
         raise InvalidUrl("invalid URL")

@@ -118,6 +118,22 @@ redis.call('ZADD', KEYS[2], first[2], ARGV[1])
 return first[2]
 """
 
+# KEYS: retryrun; ARGV: retry-state key prefix, subscription-retries key prefix, then event id,
+# subscription id pairs. Each delivery settled: its state, queue entry and running mark go.
+_CLEAR_SCRIPT = """
+local members = {}
+for i = 3, #ARGV, 2 do
+  local event_id, subscription_id = ARGV[i], ARGV[i + 1]
+  redis.call('DEL', ARGV[1] .. event_id .. ':' .. subscription_id)
+  redis.call('ZREM', ARGV[2] .. subscription_id, event_id)
+  members[#members + 1] = event_id .. ':' .. subscription_id
+end
+for i = 1, #members, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(members, i, math.min(i + 999, #members)))
+end
+return #members
+"""
+
 # KEYS: retrysubs, retryrun; ARGV: now, subscription-retries key prefix, then subscription
 # ids. Per subscription: deliveries due and in the queue; then the running count.
 _COUNT_SCRIPT = """
@@ -142,6 +158,7 @@ class RetryStates:
         self._claim = redis.register_script(_CLAIM_SCRIPT)
         self._finish = redis.register_script(_FINISH_SCRIPT)
         self._count = redis.register_script(_COUNT_SCRIPT)
+        self._clear = redis.register_script(_CLEAR_SCRIPT)
 
     async def retry_progress(self, event_id: str, subscription_id: str) -> int | None:
         """Attempts made so far by a delivery in the retry queue; None when it is settled."""
@@ -234,19 +251,20 @@ class RetryStates:
         )
 
     async def clear_retries(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Mark deliveries (event id, subscription id) settled: out of the queue for good."""
-        pairs = list(pairs)
-        if not pairs:
+        """Mark deliveries (event id, subscription id) settled: out of the queue for good (one
+        script call, however many subscriptions the pairs name)."""
+        args = [part for pair in pairs for part in pair]
+        if not args:
             return
-        by_subscription: dict[str, list[str]] = {}
-        for event_id, subscription_id in pairs:
-            by_subscription.setdefault(subscription_id, []).append(event_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.delete(*(self._keys.retry_state(e, s) for e, s in pairs))
-            for subscription_id, event_ids in by_subscription.items():
-                pipe.zrem(self._keys.subscription_retries(subscription_id), *event_ids)
-            pipe.zrem(self._keys.retries_running, *(f"{e}:{s}" for e, s in pairs))
-            await pipe.execute()
+        keys = self._keys
+        await self._clear(
+            keys=[keys.retries_running],
+            args=[
+                keys.retry_state("", "").removesuffix(":"),
+                keys.subscription_retries(""),
+                *args,
+            ],
+        )
 
 
 class RetryQueue:
