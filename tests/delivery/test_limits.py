@@ -93,10 +93,20 @@ async def two_dispatchers(settings: Settings, store: Store) -> AsyncIterator[set
 
     sampler = asyncio.create_task(sample())
     try:
+        await until_running(store, 2)
         yield holders
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, sampler), timeout=30)
+
+
+async def until_running(store: Store, dispatchers: int, *, timeout_s: float = 30) -> None:
+    """Until `dispatchers` dispatchers have beaten (they beat once running, then read)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if await store.redis.zcard(store.keys.liveness("dispatcher")) >= dispatchers:
+                return
+            await asyncio.sleep(0.01)
 
 
 async def publish_one_by_one(store: Store, count: int, *, gap_s: float = 0.03) -> list[str]:
@@ -116,7 +126,6 @@ async def test_rate_limit_holds_across_two_dispatchers_and_the_retry_queue(
     receiver = Timing()
     subscription = await limited(store, serve_app(receiver.app()), rate_limit_per_s=rate)
     async with two_dispatchers(settings, store) as holders:
-        await asyncio.sleep(0.2)  # both blocked on the stream
         ids = await publish_one_by_one(store, 24)
         await retries_until(
             settings, lambda: len(set(receiver.ids)) == 24, what="24 deliveries", timeout_s=60
@@ -141,7 +150,6 @@ async def test_concurrency_one_never_has_two_requests_in_flight(
     receiver = Timing(delay_s=0.1)
     subscription = await limited(store, serve_app(receiver.app()), concurrency=1)
     async with two_dispatchers(settings, store) as holders:
-        await asyncio.sleep(0.2)
         ids = await publish_one_by_one(store, 16, gap_s=0.01)
         await retries_until(
             settings, lambda: len(set(receiver.ids)) == 16, what="16 deliveries", timeout_s=60
