@@ -17,6 +17,7 @@ import asyncio
 import json
 import resource
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -40,49 +41,48 @@ def load_deliveries(path: Path) -> list[tuple[str, bytes, str, bytes]]:
     return deliveries
 
 
+Post = Callable[[str, dict[str, str], bytes], Awaitable[int]]  # url, headers, body -> status
+
+
 async def post_all(
     deliveries: Deliveries, *, concurrency: int, time_limit_s: float
 ) -> dict[str, float]:
     """Post every delivery once through aiohttp; stop early at `time_limit_s`."""
-    pending = iter(deliveries)
-    count = errors = 0
-    deadline = time.monotonic() + time_limit_s
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
     timeout = aiohttp.ClientTimeout(total=15)
-
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-        async def loop() -> None:
-            nonlocal count, errors
-            for url, key, webhook_id, body in pending:
-                if time.monotonic() > deadline:
-                    return
-                try:
-                    headers = webhook_headers(key, webhook_id, body)
-                    async with session.post(url, data=body, headers=headers) as response:
-                        await response.read()
-                        if 200 <= response.status < 300:
-                            count += 1
-                        else:
-                            errors += 1
-                except (aiohttp.ClientError, TimeoutError):
-                    errors += 1
+        async def post(url: str, headers: dict[str, str], body: bytes) -> int:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                return response.status
 
-        started, cpu_started = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(loop() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        cpu_s = time.process_time() - cpu_started
-    return _result(count, errors, elapsed, cpu_s)
+        return await _drive(deliveries, post, concurrency=concurrency, time_limit_s=time_limit_s)
 
 
 async def post_all_relay_client(
     deliveries: Deliveries, *, concurrency: int, time_limit_s: float
 ) -> dict[str, float]:
     """The same through the relay's HTTP client."""
+    client = HttpClient(limit=concurrency, allow_private=True)
+
+    async def post(url: str, headers: dict[str, str], body: bytes) -> int:
+        response = await client.post(url, headers=headers, body=body, timeout_s=15, body_limit=4096)
+        return response.status
+
+    try:
+        return await _drive(deliveries, post, concurrency=concurrency, time_limit_s=time_limit_s)
+    finally:
+        await client.close()
+
+
+async def _drive(
+    deliveries: Deliveries, post: Post, *, concurrency: int, time_limit_s: float
+) -> dict[str, float]:
+    """`concurrency` loops taking the next delivery, signing it and posting it with `post`."""
     pending = iter(deliveries)
     count = errors = 0
     deadline = time.monotonic() + time_limit_s
-    client = HttpClient(limit=concurrency, allow_private=True)
 
     async def loop() -> None:
         nonlocal count, errors
@@ -90,25 +90,19 @@ async def post_all_relay_client(
             if time.monotonic() > deadline:
                 return
             try:
-                headers = webhook_headers(key, webhook_id, body)
-                response = await client.post(
-                    url, headers=headers, body=body, timeout_s=15, body_limit=4096
-                )
-                if 200 <= response.status < 300:
-                    count += 1
-                else:
-                    errors += 1
-            except (HttpError, OSError):
+                status = await post(url, webhook_headers(key, webhook_id, body), body)
+            except (aiohttp.ClientError, HttpError, OSError):  # TimeoutError too
+                errors += 1
+                continue
+            if 200 <= status < 300:
+                count += 1
+            else:
                 errors += 1
 
-    try:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(loop() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        cpu_s = time.process_time() - cpu_started
-    finally:
-        await client.close()
-    return _result(count, errors, elapsed, cpu_s)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return _result(count, errors, elapsed, time.process_time() - cpu_started)
 
 
 def _result(count: int, errors: int, elapsed: float, cpu_s: float) -> dict[str, float]:
