@@ -149,6 +149,13 @@ def _one_account_rows(one: dict[str, Any] | None) -> list[Row]:
         rows.append(Row("one account", what, f"{ratio:.2f}", target, met))
     us = relay["cpu_us_per_delivery"]
     rows.append(Row("one account", "CPU per delivery: relay roles", f"{us:,.0f} us"))
+    shared = {
+        "Redis server": "redis_cpu_us_per_delivery",
+        "receiver": "receiver_cpu_us_per_delivery",
+    }
+    for what, key in shared.items():
+        if key in relay:  # Redis's is in runs from 2026-12-08 on
+            rows.append(Row("one account", f"CPU per delivery: {what}", f"{relay[key]:,.0f} us"))
     for run in limits:
         client, loop = run.get("client", "aiohttp"), run.get("event_loop", "asyncio")
         what = f"CPU per delivery: plain loop on {client}'s client ({loop} loop)"

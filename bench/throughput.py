@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import redis
+from redis.asyncio import Redis
 
 from bench import naive
 from bench.context import (
@@ -78,6 +79,7 @@ async def run_relay_backlog(
         await ctx.receiver.wait_for(1, timeout_s=60, stall_s=60, alive=relay.check_alive)
         cpu_before = relay.cpu_seconds()
         receiver_cpu_before = ctx.receiver.child.cpu_seconds() or 0.0
+        redis_cpu_before = await redis_cpu_seconds(relay.redis)
         got = await ctx.receiver.wait_for(
             expected, timeout_s=60 + expected / 400, stall_s=20, alive=relay.check_alive
         )
@@ -86,6 +88,7 @@ async def run_relay_backlog(
             for name, used in relay.cpu_seconds().items()
         }
         receiver_cpu = (ctx.receiver.child.cpu_seconds() or 0.0) - receiver_cpu_before
+        redis_cpu = await redis_cpu_seconds(relay.redis) - redis_cpu_before
         arrivals, _ = await ctx.receiver.arrivals()
         stats = await ctx.receiver.stats()
         times = [t for path in paths for t in arrivals.get(path, {}).values()]
@@ -120,12 +123,20 @@ async def run_relay_backlog(
             "cpu_s": cpu,
             "cpu_us_per_delivery": 1e6 * sum(cpu.values()) / max(1, got),
             "receiver_cpu_us_per_delivery": 1e6 * receiver_cpu / max(1, got),
+            # The whole server's (with REDIS_URL, anything else it serves meanwhile too).
+            "redis_cpu_us_per_delivery": 1e6 * redis_cpu / max(1, got),
             "peak_rss_bytes": peaks,
         }
         return result, deliveries
     finally:
         await relay.close()
         await ctx.upstream.clear(usernames)
+
+
+async def redis_cpu_seconds(client: Redis) -> float:
+    """CPU the Redis server has used so far (INFO cpu: user + system, all its threads)."""
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _ids(arrivals: dict[str, dict[str, float]]) -> set[str]:
