@@ -349,7 +349,7 @@ class HttpClient:
         stale_before = self.loop.time() - self._keepalive_s
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to be stale
-            if not connection.closed and connection.idle_since > stale_before:
+            if _reusable(connection, stale_before):
                 return connection
             connection.close()
         return None
@@ -358,9 +358,11 @@ class HttpClient:
         self._sweeper = None
         stale_before = self.loop.time() - self._keepalive_s
         for key, idle in list(self._idle.items()):
-            kept = [c for c in idle if not c.closed and c.idle_since > stale_before]
+            kept = []
             for connection in idle:
-                if connection not in kept:
+                if _reusable(connection, stale_before):
+                    kept.append(connection)
+                else:
                     connection.close()
             if kept:
                 self._idle[key] = kept
@@ -466,6 +468,11 @@ class HttpClient:
                 waiter.set_result(None)  # the slot changes hands; in_flight stays
                 return
         self._in_flight -= 1
+
+
+def _reusable(connection: _Connection, stale_before: float) -> bool:
+    """Whether a pooled connection is still open and was used after `stale_before`."""
+    return not connection.closed and connection.idle_since > stale_before
 
 
 def _interleaved(addresses: list[str]) -> list[str]:
