@@ -156,6 +156,11 @@ def _one_account_rows(one: dict[str, Any] | None) -> list[Row]:
     for what, key in shared.items():
         if key in relay:  # Redis's is in runs from 2026-12-08 on
             rows.append(Row("one account", f"CPU per delivery: {what}", f"{relay[key]:,.0f} us"))
+    if "redis_commands_per_delivery" in relay:  # in runs from 2026-12-08 on
+        calls = relay["redis_calls_per_delivery"]
+        top = ", ".join(f"{name} {n:.2f}" for name, n in list(calls.items())[:4])
+        what = "Redis commands per delivery (scripts' own included)"
+        rows.append(Row("one account", what, f"{relay['redis_commands_per_delivery']:.1f} ({top})"))
     for run in limits:
         client, loop = run.get("client", "aiohttp"), run.get("event_loop", "asyncio")
         what = f"CPU per delivery: plain loop on {client}'s client ({loop} loop)"

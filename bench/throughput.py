@@ -80,6 +80,7 @@ async def run_relay_backlog(
         cpu_before = relay.cpu_seconds()
         receiver_cpu_before = ctx.receiver.child.cpu_seconds() or 0.0
         redis_cpu_before = await redis_cpu_seconds(relay.redis)
+        calls_before = await redis_calls(relay.redis)
         got = await ctx.receiver.wait_for(
             expected, timeout_s=60 + expected / 400, stall_s=20, alive=relay.check_alive
         )
@@ -89,6 +90,12 @@ async def run_relay_backlog(
         }
         receiver_cpu = (ctx.receiver.child.cpu_seconds() or 0.0) - receiver_cpu_before
         redis_cpu = await redis_cpu_seconds(relay.redis) - redis_cpu_before
+        calls = await redis_calls(relay.redis)
+        calls_per_delivery = {
+            command: round((n - calls_before.get(command, 0)) / max(1, got), 2)
+            for command, n in sorted(calls.items(), key=lambda item: -item[1])
+            if n > calls_before.get(command, 0)
+        }
         arrivals, _ = await ctx.receiver.arrivals()
         stats = await ctx.receiver.stats()
         times = [t for path in paths for t in arrivals.get(path, {}).values()]
@@ -125,6 +132,8 @@ async def run_relay_backlog(
             "receiver_cpu_us_per_delivery": 1e6 * receiver_cpu / max(1, got),
             # The whole server's (with REDIS_URL, anything else it serves meanwhile too).
             "redis_cpu_us_per_delivery": 1e6 * redis_cpu / max(1, got),
+            "redis_commands_per_delivery": round(sum(calls_per_delivery.values()), 2),
+            "redis_calls_per_delivery": calls_per_delivery,
             "peak_rss_bytes": peaks,
         }
         return result, deliveries
@@ -137,6 +146,13 @@ async def redis_cpu_seconds(client: Redis) -> float:
     """CPU the Redis server has used so far (INFO cpu: user + system, all its threads)."""
     info = await client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def redis_calls(client: Redis) -> dict[str, int]:
+    """Commands the Redis server has run so far, by name (INFO commandstats; a script's
+    own commands count under their names, and the script call under `evalsha`)."""
+    info = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in info.items()}
 
 
 def _ids(arrivals: dict[str, dict[str, float]]) -> set[str]:
