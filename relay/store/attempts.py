@@ -25,38 +25,50 @@ from relay.core.retry import Outcome, classify
 from relay.store.keys import Keys
 from relay.store.pagination import decode_cursor, encode_cursor, page_ids
 
-# KEYS: seq, subscription changes (deletion tombstones), then per attempt: its log,
-# subscription, event, event deliveries, event attempts; then one counter key per minute.
-# ARGV: kept, counter TTL, attempt count n, kept per event, then per attempt: subscription
-# id, log JSON, event JSON, last ("attempt|status|at|outcome"); then (minute key index,
-# field, increment) triples. Seqs come from the shared counter inside the script, so the
-# batch costs one round trip. An attempt of a deleted subscription (no hash, a tombstone in
-# the changes zset) writes no log and no event record: a retry finishing after the delete
-# must not bring them back. One of a subscription never stored (the operator's, tests) does.
+# KEYS: seq, subscription changes (deletion tombstones), then one counter key per minute.
+# ARGV: kept, counter TTL, attempt count n, kept per event, the key prefixes of logs,
+# subscriptions, events, event deliveries and event attempts (keys.py), then per attempt:
+# subscription id, event id, log JSON, event JSON, last ("attempt|status|at|outcome"); then
+# (minute key index, field, increment) triples. The per-attempt keys are built here from the
+# prefixes: two ids instead of five key names per attempt keep the call small to pack and
+# parse (like the retry scripts, this script is not Redis Cluster safe: see SCALING.md).
+# Seqs come from the shared counter inside the script, so the batch costs one round trip.
+# An attempt of a deleted subscription (no hash, a tombstone in the changes zset) writes no
+# log and no event record: a retry finishing after the delete must not bring them back. One
+# of a subscription never stored (the operator's, tests) does. Each event's TTL is read, and
+# given to its deliveries hash, once per call however many of its attempts the batch holds.
 _RECORD_SCRIPT = """
 local count = tonumber(ARGV[3])
 local event_kept = tonumber(ARGV[4])
+local log_p, sub_p, event_p, deliveries_p, attempts_p = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local first = redis.call('INCRBY', KEYS[1], count) - count
 local touched = {}
-local is_live = {}  -- per subscription, asked once per batch
+local is_live = {}  -- per subscription, asked once per call
+local ttls = {}  -- per event: its remaining TTL (0: gone or none), read once per call
 for i = 1, count do
-  local k, a = 2 + (i - 1) * 5, 4 + (i - 1) * 4
-  local sub_id = ARGV[a + 1]
+  local a = 9 + (i - 1) * 5
+  local sub_id, event_id = ARGV[a + 1], ARGV[a + 2]
   if is_live[sub_id] == nil then
-    is_live[sub_id] = redis.call('EXISTS', KEYS[k + 2]) == 1
+    is_live[sub_id] = redis.call('EXISTS', sub_p .. sub_id) == 1
       or not redis.call('ZSCORE', KEYS[2], sub_id)
   end
   if is_live[sub_id] then
-    redis.call('ZADD', KEYS[k + 1], first + i, ARGV[a + 2])
-    touched[KEYS[k + 1]] = true
-    local ttl = redis.call('PTTL', KEYS[k + 3])
-    if ttl > 0 then  -- a TTL is set once per key (and field): the event's never changes
-      local deliveries, attempts = KEYS[k + 4], KEYS[k + 5]
+    local log_key = log_p .. sub_id
+    redis.call('ZADD', log_key, first + i, ARGV[a + 3])
+    touched[log_key] = true
+    local ttl = ttls[event_id]
+    local fresh = ttl == nil
+    if fresh then
+      ttl = math.max(redis.call('PTTL', event_p .. event_id), 0)
+      ttls[event_id] = ttl
+    end
+    if ttl > 0 then  -- a TTL is set once per key: the event's never changes
+      local deliveries, attempts = deliveries_p .. event_id, attempts_p .. event_id
       local old = redis.call('HGET', deliveries, sub_id)
       local made = old and tonumber(string.match(old, '^%d+')) or 0
-      redis.call('HSET', deliveries, sub_id, (made + 1) .. '|' .. ARGV[a + 4])
-      if not old then redis.call('PEXPIRE', deliveries, ttl) end
-      local length = redis.call('LPUSH', attempts, ARGV[a + 3])
+      redis.call('HSET', deliveries, sub_id, (made + 1) .. '|' .. ARGV[a + 5])
+      if fresh then redis.call('PEXPIRE', deliveries, ttl) end
+      local length = redis.call('LPUSH', attempts, ARGV[a + 4])
       if length == 1 then
         redis.call('PEXPIRE', attempts, ttl)
       elseif length > event_kept then
@@ -69,11 +81,10 @@ local kept = tonumber(ARGV[1])
 for key in pairs(touched) do
   redis.call('ZREMRANGEBYRANK', key, 0, -kept - 1)
 end
-local minute_keys = 2 + count * 5
-for i = 5 + count * 4, #ARGV, 3 do
-  redis.call('HINCRBY', KEYS[minute_keys + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+for i = 10 + count * 5, #ARGV, 3 do
+  redis.call('HINCRBY', KEYS[2 + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
 end
-for i = minute_keys + 1, #KEYS do
+for i = 3, #KEYS do
   redis.call('EXPIRE', KEYS[i], ARGV[2])
 end
 return count
@@ -91,6 +102,13 @@ class AttemptLog:
         self._keys = keys
         self._kept = kept
         self._record = redis.register_script(_RECORD_SCRIPT)
+        self._prefixes = (
+            keys.attempts(""),
+            keys.subscription(""),
+            keys.event(""),
+            keys.event_deliveries(""),
+            keys.event_attempts(""),
+        )
 
     async def record_many(self, attempts: Sequence[Attempt]) -> None:
         """Append attempts to their subscriptions' logs and to their events' delivery records
@@ -115,17 +133,6 @@ class AttemptLog:
             keys=[
                 keys.seq,
                 keys.subscription_changes,
-                *(
-                    key
-                    for a in attempts
-                    for key in (
-                        keys.attempts(a.subscription_id),
-                        keys.subscription(a.subscription_id),
-                        keys.event(a.event_id),
-                        keys.event_deliveries(a.event_id),
-                        keys.event_attempts(a.event_id),
-                    )
-                ),
                 *(keys.delivery_minute(minute) for minute in minutes),
             ],
             args=[
@@ -133,6 +140,7 @@ class AttemptLog:
                 COUNTS_KEPT_S,
                 len(attempts),
                 EVENT_ATTEMPTS_KEPT,
+                *self._prefixes,
                 *(arg for a in attempts for arg in _script_args(a)),
                 *triples,
             ],
@@ -203,11 +211,12 @@ class AttemptLog:
         return result
 
 
-def _script_args(attempt: Attempt) -> tuple[str, str, str, str]:
+def _script_args(attempt: Attempt) -> tuple[str, str, str, str, str]:
     """The record script's arguments for one attempt (see _RECORD_SCRIPT)."""
     plain = _is_plain(attempt)  # asked once for both members
     return (
         attempt.subscription_id,
+        attempt.event_id,
         _to_json(attempt, plain=plain),
         _event_json(attempt, plain=plain),
         last_attempt(attempt),

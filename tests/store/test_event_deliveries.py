@@ -55,6 +55,32 @@ async def test_attempts_fill_the_event_record_that_expires_with_the_event(
         assert 0 < await aredis.pttl(key) <= event_ttl_ms  # set from it, read after it
 
 
+async def test_one_call_gives_each_of_its_events_a_record_and_the_events_ttl(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    first, second = _event(1), _event(2)
+    events = EventStore(redis=aredis, keys=keys)
+    await events.add([first], retention_s=600)
+    await events.add([second], retention_s=60)
+    batch = [
+        _attempt(first, "sub_a", 1, 200),
+        _attempt(second, "sub_a", 1, 200),
+        _attempt(first, "sub_b", 1, 503),
+        _attempt(second, "sub_b", 1, 200),
+    ]
+    await AttemptLog(redis=aredis, keys=keys, kept=100).record_many(batch)
+    records = EventDeliveries(redis=aredis, keys=keys)
+
+    for event in (first, second):
+        assert sorted(await records.subscription_ids(event.id)) == ["sub_a", "sub_b"]
+        assert len(await records.attempts(event.id)) == 2
+        event_ttl_ms = await aredis.pttl(keys.event(event.id))
+        for key in (keys.event_deliveries(event.id), keys.event_attempts(event.id)):
+            assert event_ttl_ms - 5000 < await aredis.pttl(key) <= event_ttl_ms
+    (b_first,) = await records.records([(first.id, "sub_b")])
+    assert b_first.last == LastAttempt(1, 1, 503, 1_700_000_001.0, Outcome.FAILED)
+
+
 async def test_an_expired_event_gets_no_record(aredis: redis.asyncio.Redis, keys: Keys) -> None:
     event = _event()  # never stored (a relay.ping, or expired)
     await AttemptLog(redis=aredis, keys=keys, kept=100).record_many([_attempt(event, "s", 1, 200)])
