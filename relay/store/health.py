@@ -125,6 +125,7 @@ class HealthStore:
         """Update the records in one round trip; returns the state changes they caused, each
         returned to exactly one caller: a subscription starting to fail, recovering, or
         failing for `disable_after_s` (to be disabled)."""
+        outcomes = _collapsed(outcomes)
         if not outcomes:
             return []
         args: list[str | float | int] = [now, disable_after_s, HEALTH_TTL_S]
@@ -190,6 +191,30 @@ class HealthStore:
             )
             counts.append((int(ok), int(failed)))
         return records, counts
+
+
+def _collapsed(outcomes: Sequence[SentOutcome]) -> Sequence[SentOutcome]:
+    """The outcomes to record: a subscription's that are all deliveries count as its latest
+    one, which leaves its record and transitions exactly as recording each would (the latest
+    success wins, and it recovers if any of them does); a subscription with a failure among
+    them keeps every outcome, in order. A batch of a healthy subscription's deliveries costs
+    one record update instead of one per delivery."""
+    by_subscription: dict[str, list[SentOutcome]] = {}
+    for outcome in outcomes:
+        by_subscription.setdefault(outcome.subscription_id, []).append(outcome)
+    if len(by_subscription) == len(outcomes):
+        return outcomes
+    kept: list[SentOutcome] = []
+    for own in by_subscription.values():
+        if len(own) > 1 and all(outcome.is_delivered for outcome in own):
+            kept.append(max(own, key=_at))
+        else:
+            kept += own
+    return kept
+
+
+def _at(outcome: SentOutcome) -> float:
+    return outcome.at
 
 
 def _float(value: str | None) -> float | None:
