@@ -85,6 +85,7 @@ def reclaim_idle_s(settings: Settings) -> float:
 class _Tracked:
     entry: StreamEntry
     remaining: int  # deliveries of this entry not yet settled
+    is_fresh: bool  # read for the first time and not explicit: no retry of it exists yet
 
 
 class Dispatcher:
@@ -279,7 +280,8 @@ class Dispatcher:
             targets = self._targets(entry, event) if event is not None else []
             skip = already.get(entry.id, set())
             targets = [sub for sub in targets if sub.id not in skip]
-            tracked = _Tracked(entry=entry, remaining=len(targets))
+            is_fresh = not reclaimed and not entry.is_explicit
+            tracked = _Tracked(entry=entry, remaining=len(targets), is_fresh=is_fresh)
             if event is None or not targets:
                 if event is None and entry.event_id:
                     log.warning("event expired before delivery", extra={"event_id": entry.event_id})
@@ -308,8 +310,8 @@ class Dispatcher:
 
     async def _deliver(self, tracked: _Tracked, event: Event, subscription: Subscription) -> None:
         """Never raises: anything unexpected parks the delivery on the retry queue."""
-        explicit = tracked.entry.is_explicit
-        settled = Settled(event, subscription, None, is_explicit=explicit)
+        explicit, fresh = tracked.entry.is_explicit, tracked.is_fresh
+        settled = Settled(event, subscription, None, is_explicit=explicit, is_fresh=fresh)
         slot = self._slot_for(subscription)
         if not await self._take_slot(slot, subscription.id):
             self._push(tracked, settled)  # parked: the retry queue makes the first attempt
@@ -320,7 +322,9 @@ class Dispatcher:
                 admission = await self._throttle.admit(subscription)
                 if not admission.admitted:
                     defer_s = self._throttle.defer_s(subscription, admission)
-                    settled = Settled(event, subscription, None, explicit, defer_s=defer_s)
+                    settled = Settled(
+                        event, subscription, None, explicit, defer_s=defer_s, is_fresh=fresh
+                    )
                     return
             started = time.monotonic()
             result = await self._deliverer.attempt(
@@ -328,7 +332,7 @@ class Dispatcher:
             )
             if time.monotonic() - started < SLOT_WAIT_S:
                 self._slow.discard(subscription.id)
-            settled = Settled(event, subscription, result, is_explicit=explicit)
+            settled = Settled(event, subscription, result, is_explicit=explicit, is_fresh=fresh)
         except Exception:
             log.exception("delivery failed unexpectedly; parking it", extra={"event_id": event.id})
         finally:

@@ -43,13 +43,16 @@ _TRANSITION_EVENTS = {"failing": SUBSCRIPTION_FAILING, "recovered": SUBSCRIPTION
 @dataclass(frozen=True, slots=True)
 class Settled:
     """A delivery whose attempt is over (`result`), or that was parked without one (None):
-    due now, or, when a limit deferred it, in `defer_s` seconds."""
+    due now, or, when a limit deferred it, in `defer_s` seconds. `is_fresh`: the first
+    attempt of an entry read for the first time (not reclaimed, not explicit), so no retry
+    of this delivery can exist yet and there is none to clear when it finishes."""
 
     event: Event
     subscription: Subscription
     result: AttemptResult | None
     is_explicit: bool = False
     defer_s: float = 0.0
+    is_fresh: bool = False
 
 
 def dropped_attempt(
@@ -113,7 +116,7 @@ class OutcomeHandler:
             await self._track_health(items, now=now)
         retries: list[RetryRequest] = []
         parked: list[tuple[str, str]] = []
-        finished: list[tuple[str, str]] = []
+        finished: list[Settled] = []
         dead: list[tuple[Settled, Attempt]] = []
         gone: dict[str, Subscription] = {}
         for item in items:
@@ -126,11 +129,11 @@ class OutcomeHandler:
                 continue
             attempt = item.result.attempt
             if item.result.outcome is Outcome.DELIVERED:
-                finished.append((event_id, subscription_id))
+                finished.append(item)
                 if not item.is_explicit:
                     END_TO_END_LAG.observe(max(0.0, now - item.event.timestamp))
             elif item.result.outcome is Outcome.GONE:
-                finished.append((event_id, subscription_id))
+                finished.append(item)
                 gone[subscription_id] = item.subscription
             else:
                 retry_after_s = parse_retry_after(item.result.retry_after, now=now)
@@ -138,7 +141,7 @@ class OutcomeHandler:
                     attempt=attempt.attempt, rng=self._rng, retry_after_s=retry_after_s
                 )
                 if delay_s is None:
-                    finished.append((event_id, subscription_id))
+                    finished.append(item)
                     dead.append((item, attempt))
                 else:
                     retries.append(
@@ -181,8 +184,10 @@ class OutcomeHandler:
         for subscription in gone.values():
             if subscription.id != OPERATOR_SUBSCRIPTION_ID:  # exists only in memory
                 await self.disable_gone(subscription)
-        if finished:
-            await self._store.retry_states.clear_retries(finished)
+        # A finished delivery's retry records go; a fresh one has none to clear.
+        cleared = [(i.event.id, i.subscription.id) for i in finished if not i.is_fresh]
+        if cleared:
+            await self._store.retry_states.clear_retries(cleared)
 
     async def defer(
         self, event_id: str, subscription_id: str, *, attempt: int, delay_s: float

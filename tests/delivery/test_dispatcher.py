@@ -23,9 +23,11 @@ from rq.registry import StartedJobRegistry
 from relay.core.events import event_from_message
 from relay.core.models import Attempt, Event, Message, Subscription
 from relay.delivery.dispatcher import Dispatcher
+from relay.delivery.jobs import retry_queue_for
 from relay.settings import Settings
 from relay.store import Store
 from relay.store.keys import DISPATCH_GROUP
+from relay.store.retry_queue import RetryRequest
 from tests.support import Receiver, wait_until
 from tests.workers.crash_harness import children_of
 from workers.dispatcher import open_dispatcher, run_dispatcher
@@ -316,6 +318,45 @@ async def test_redelivery_goes_to_one_subscription_with_the_same_webhook_id(
     assert first.ids() == [event.id, event.id]
     assert second.ids() == [event.id]
     assert all(r.verified for r in first.received)
+
+
+async def test_a_retry_queued_before_an_explicit_or_reclaimed_delivery_is_cleared_by_it(
+    settings: Settings,
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    serve_app: Callable[..., str],
+    dispatcher: Callable[..., Awaitable[Dispatcher]],
+) -> None:
+    # Fresh entries skip clearing retries (none can exist yet); these two kinds must not.
+    receiver = Receiver()
+    subscription = await subscribe(store, serve_app(receiver.app()), receiver)
+    rq_client = redis.Redis.from_url(settings.require_redis_url())
+    retries = retry_queue_for(settings, rq_client)
+    stepped = await dispatcher(reclaim_after_s=0.05)
+    reclaimed, redelivered = await add_events(store, 2)
+    # `reclaimed` is read by a reader that dies at once: pending, and never settled.
+    await store.stream.ensure_group()
+    await aredis.xreadgroup(DISPATCH_GROUP, "gone", {store.keys.stream: ">"}, count=1)
+    await stepped.run_until_idle()  # delivers `redelivered`, finds `reclaimed` not yet idle
+    await asyncio.to_thread(
+        retries.schedule,
+        [RetryRequest(event.id, subscription.id, 2, 600) for event in (redelivered, reclaimed)],
+    )
+    rq_client.close()
+    for event in (redelivered, reclaimed):
+        assert await store.retry_states.retry_progress(event.id, subscription.id) == 1
+
+    await store.stream.publish(redelivered.id, subscription_id=subscription.id, explicit=True)
+    await wait_until(
+        lambda: _stepped_until(stepped, lambda: receiver.ids().count(reclaimed.id) == 1),
+        what="the dead reader's entry reclaimed and delivered",
+    )
+    await stepped.run_until_idle()
+
+    assert receiver.ids().count(redelivered.id) == 2
+    for event in (redelivered, reclaimed):
+        assert await store.retry_states.retry_progress(event.id, subscription.id) is None
+    assert await stream_is_settled(aredis, store)
 
 
 async def test_kill_9_of_a_dispatcher_mid_delivery_loses_nothing(
