@@ -34,9 +34,10 @@ local now, after, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local found = {}
 for i = 1, #KEYS do
   local key, at, ok, err = KEYS[i], ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
-  local since = redis.call('HGET', key, 'failing_since')
+  local known = redis.call('HMGET', key, 'failing_since', 'last_success_at')
+  local since = known[1]
   if ok == '1' then
-    local last = redis.call('HGET', key, 'last_success_at')
+    local last = known[2]
     if not last or tonumber(last) < tonumber(at) then
       redis.call('HSET', key, 'last_success_at', at)
     end
