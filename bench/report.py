@@ -75,16 +75,11 @@ def build_rows(scenarios: dict[str, Any]) -> list[Row]:
         )
     end_to_end = _end_to_end_rate(relay) if relay else None
     if end_to_end and limit and limit["rate_per_s"]:
+        # Reported only: the end-to-end target is judged in the one-account scenario, against
+        # the fastest of three plain clients, not this one aiohttp loop.
         ratio = end_to_end / limit["rate_per_s"]
-        rows.append(
-            Row(
-                "throughput",
-                "relay end to end / limit",
-                f"{ratio:.2f}",
-                f">= {END_TO_END_TARGET_RATIO:.2f}",
-                ratio >= END_TO_END_TARGET_RATIO,
-            )
-        )
+        what = "relay end to end / limit (target judged in one account)"
+        rows.append(Row("throughput", what, f"{ratio:.2f}", "reported"))
     if relay and naive_runs:
         best = max(run["rate_per_s"] for run in naive_runs)
         if best:
@@ -101,18 +96,26 @@ def build_rows(scenarios: dict[str, Any]) -> list[Row]:
     rows += _cpu_rows(relay, limit, naive_runs)
     rows += _latency_rows(scenarios)
     rows += _memory_rows(scenarios.get("memory"))
-    scale = scenarios.get("scaleout")
-    if relay:
-        rows.append(Row("scale-out", "1 dispatcher", _rate(relay["rate_per_s"])))
-    if scale:
-        rows.append(Row("scale-out", "2 dispatchers", _rate(scale["rate_per_s"])))
-    if scale and relay and relay["rate_per_s"]:
-        ratio = scale["rate_per_s"] / relay["rate_per_s"]
-        rows.append(Row("scale-out", "2 / 1 dispatchers", f"{ratio:.2f}", "reported"))
+    rows += _scale_rows([run for run in (relay, scenarios.get("scaleout")) if run])
     rows += _routing_rows(scenarios.get("routing") or [])
     rows += _storm_rows(scenarios.get("storm"))
     rows += _fairness_rows(scenarios.get("fairness"))
     rows += _one_account_rows(scenarios.get("oneaccount"))
+    return rows
+
+
+def _scale_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    """The same backlog drained with different dispatcher counts (the throughput and
+    scale-out runs)."""
+    by_count = {run.get("dispatchers", 1): run["rate_per_s"] for run in runs}
+    rows = []
+    for count, rate in sorted(by_count.items()):
+        rows.append(Row("scale-out", f"{count} dispatcher{'s' if count > 1 else ''}", _rate(rate)))
+    if len(by_count) == 2:
+        (low, low_rate), (high, high_rate) = sorted(by_count.items())
+        if low_rate:
+            what = f"{high} / {low} dispatchers"
+            rows.append(Row("scale-out", what, f"{high_rate / low_rate:.2f}", "reported"))
     return rows
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from bench.context import Context
+from bench.throughput import calls_per_delivery, redis_calls
 from relay.core.events import event_from_message
 from relay.core.models import Message
 from relay.delivery.dispatcher import Dispatcher
@@ -111,11 +112,21 @@ async def _measure(
         for i in range(events)
     ]
     await store.events.add(batch, retention_s=RETENTION_S)
+    calls_before = await redis_calls(store.redis)
     began, cpu_began = time.perf_counter(), time.process_time()
     read = await dispatcher.run_until_idle()
     elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    calls = calls_per_delivery(calls_before, await redis_calls(store.redis), events)
     rate, cpu_us = events / elapsed, 1e6 * cpu / events
-    result["rounds"].append({"entries_read": read, "rate_per_s": rate, "cpu_us": cpu_us})
+    result["rounds"].append(
+        {
+            "entries_read": read,
+            "rate_per_s": rate,
+            "cpu_us": cpu_us,
+            "redis_commands_per_delivery": round(sum(calls.values()), 2),
+            "redis_calls_per_delivery": calls,
+        }
+    )
     result["rate_per_s"] = max(result["rate_per_s"], rate)
     best_cpu = result["cpu_us_per_delivery"]
     result["cpu_us_per_delivery"] = cpu_us if best_cpu is None else min(best_cpu, cpu_us)

@@ -90,12 +90,7 @@ async def run_relay_backlog(
         }
         receiver_cpu = (ctx.receiver.child.cpu_seconds() or 0.0) - receiver_cpu_before
         redis_cpu = await redis_cpu_seconds(relay.redis) - redis_cpu_before
-        calls = await redis_calls(relay.redis)
-        calls_per_delivery = {
-            command: round((n - calls_before.get(command, 0)) / max(1, got), 2)
-            for command, n in sorted(calls.items(), key=lambda item: -item[1])
-            if n > calls_before.get(command, 0)
-        }
+        calls = calls_per_delivery(calls_before, await redis_calls(relay.redis), got)
         arrivals, _ = await ctx.receiver.arrivals()
         stats = await ctx.receiver.stats()
         times = [t for path in paths for t in arrivals.get(path, {}).values()]
@@ -132,8 +127,8 @@ async def run_relay_backlog(
             "receiver_cpu_us_per_delivery": 1e6 * receiver_cpu / max(1, got),
             # The whole server's (with REDIS_URL, anything else it serves meanwhile too).
             "redis_cpu_us_per_delivery": 1e6 * redis_cpu / max(1, got),
-            "redis_commands_per_delivery": round(sum(calls_per_delivery.values()), 2),
-            "redis_calls_per_delivery": calls_per_delivery,
+            "redis_commands_per_delivery": round(sum(calls.values()), 2),
+            "redis_calls_per_delivery": calls,
             "peak_rss_bytes": peaks,
         }
         return result, deliveries
@@ -153,6 +148,18 @@ async def redis_calls(client: Redis) -> dict[str, int]:
     own commands count under their names, and the script call under `evalsha`)."""
     info = await client.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in info.items()}
+
+
+def calls_per_delivery(
+    before: dict[str, int], after: dict[str, int], deliveries: int
+) -> dict[str, float]:
+    """Each command's calls between two `redis_calls` readings per delivery, most first."""
+    grown = {name: n - before.get(name, 0) for name, n in after.items()}
+    return {
+        name: round(n / max(1, deliveries), 2)
+        for name, n in sorted(grown.items(), key=lambda item: -item[1])
+        if n > 0
+    }
 
 
 def _ids(arrivals: dict[str, dict[str, float]]) -> set[str]:
