@@ -31,7 +31,9 @@ def sign(*, secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) ->
     if not secrets:
         raise InvalidInput("at least one secret is needed to sign", field="secret")
     content = _signed_content(msg_id, timestamp, body)
-    return " ".join(f"v1,{base64.b64encode(_digest(s, content)).decode()}" for s in secrets)
+    if len(secrets) == 1:  # outside a rotation overlap: no generator, no join
+        return f"v1,{_base64(_digest(secrets[0], content))}"
+    return " ".join(f"v1,{_base64(_digest(s, content))}" for s in secrets)
 
 
 def webhook_headers(
@@ -93,7 +95,21 @@ def _signed_content(msg_id: str, timestamp: int, body: bytes) -> bytes:
 
 
 def _digest(secret: str, content: bytes) -> bytes:
-    return hmac.digest(_key(secret), content, "sha256")  # one-shot, in C
+    mac = _keyed(secret).copy()  # the key's HMAC state is set up once, not per delivery
+    mac.update(content)
+    return mac.digest()
+
+
+def _base64(digest: bytes) -> str:
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
+
+
+# An HMAC keyed with the secret, copied for each delivery: half the time of hmac.digest,
+# which sets the key up on every call. About 800 B each (OpenSSL's state), so fewer than the
+# decoded keys below; a secret that fell out costs one key setup when it comes back.
+@functools.lru_cache(maxsize=16384)
+def _keyed(secret: str) -> hmac.HMAC:
+    return hmac.new(_key(secret), digestmod="sha256")
 
 
 # A secret is decoded once, not on every delivery: one entry per secret in use (about 200 B),
