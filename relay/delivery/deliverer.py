@@ -16,6 +16,8 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from relay import __version__
 from relay.core.errors import InvalidInput
 from relay.core.events import body_for, ping_event
@@ -67,6 +69,8 @@ class Deliverer:
         self._timeout_s = settings.delivery_timeout_s
         self._connection_limit = connection_limit
         self._client: HttpClient | None = None
+        # DELIVERIES' child per (subscription, outcome); prometheus keeps each child anyway.
+        self._counters: dict[tuple[str, Outcome], Counter] = {}
 
     async def start(self) -> None:
         # No per-host limit: isolation is per subscription (the dispatcher's slots), and many
@@ -114,7 +118,12 @@ class Deliverer:
             outcome=outcome,
         )
         ATTEMPT_SECONDS.observe(duration_s)
-        DELIVERIES.labels(subscription.id, outcome.value).inc()
+        counter = self._counters.get((subscription.id, outcome))
+        if counter is None:  # labels() takes a lock and builds a key: once per pair
+            counter = self._counters[subscription.id, outcome] = DELIVERIES.labels(
+                subscription.id, outcome.value
+            )
+        counter.inc()
         # Failures at info (an operator follows them); successes only at debug (the hot path).
         level = logging.DEBUG if outcome is Outcome.DELIVERED else logging.INFO
         if log.isEnabledFor(level):
