@@ -3,8 +3,9 @@
 `subhealth:{id}` fields: `last_success_at`, `failing_since` (first failure after the last
 success; absent while healthy), `last_error`, `last_failure_at`, `disabled` (set once by the
 attempt that crossed the disable window, so exactly one caller disables and tells the
-operator). The hash expires `HEALTH_TTL_S` after its last write, so a deleted subscription's
-record goes away by itself. Queued retries and dead letters are counted from the
+operator), `renewed_at` (when its TTL was last set). The hash expires `HEALTH_TTL_S` after
+its last write, give or take the day between renewals, so a deleted subscription's record
+goes away by itself. Queued retries and dead letters are counted from the
 subscription's own indexes (`subretry:{id}`, `subdl:{id}`, kept by retry_queue.py and
 dead_letters.py), and the last hour's success rate from the `dpm:{minute}` counters of
 attempts.py; reading a page of subscriptions' health is one script call.
@@ -22,24 +23,31 @@ from relay.core.health import HealthRecord
 from relay.store.keys import Keys
 
 HEALTH_TTL_S = 30 * 86400
+RENEW_EVERY_S = 86400  # so a record expires 29 to 30 days after its last write
 RATE_WINDOW_MINUTES = 60
 
 Transition = Literal["failing", "recovered", "disable"]
 
-# KEYS: one health key per outcome. ARGV: now, disable after (s), TTL, then per outcome:
-# at, "1" (delivered) or "0" (failed), error. Returns {outcome index, transition} pairs.
-# Atomic, so each transition is seen by exactly one caller however many settle at once.
+# KEYS: one health key per outcome. ARGV: now, disable after (s), TTL, renew every (s), then
+# per outcome: at, "1" (delivered) or "0" (failed), error. Returns {outcome index, transition}
+# pairs. Atomic, so each transition is seen by exactly one caller however many settle at
+# once. The TTL is renewed (EXPIRE, and `renewed_at` in the same HSET as the outcome) only
+# when the last renewal is `renew every` old: a healthy subscription's delivery costs an
+# HMGET and an HSET.
 _RECORD_SCRIPT = """
 local now, after, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local renew_every = tonumber(ARGV[4])
 local found = {}
 for i = 1, #KEYS do
-  local key, at, ok, err = KEYS[i], ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
-  local known = redis.call('HMGET', key, 'failing_since', 'last_success_at')
+  local key, at, ok, err = KEYS[i], ARGV[3 * i + 2], ARGV[3 * i + 3], ARGV[3 * i + 4]
+  local known = redis.call('HMGET', key, 'failing_since', 'last_success_at', 'renewed_at')
   local since = known[1]
+  local renew = not known[3] or now - tonumber(known[3]) >= renew_every
+  local fields = {}
   if ok == '1' then
     local last = known[2]
     if not last or tonumber(last) < tonumber(at) then
-      redis.call('HSET', key, 'last_success_at', at)
+      fields = {'last_success_at', at}
     end
     if since and tonumber(at) >= tonumber(since) then
       redis.call('HDEL', key, 'failing_since', 'disabled')
@@ -47,9 +55,10 @@ for i = 1, #KEYS do
       table.insert(found, 'recovered')
     end
   else
-    redis.call('HSET', key, 'last_error', err, 'last_failure_at', at)
+    fields = {'last_error', err, 'last_failure_at', at}
     if not since then
-      redis.call('HSET', key, 'failing_since', at)
+      table.insert(fields, 'failing_since')
+      table.insert(fields, at)
       table.insert(found, i)
       table.insert(found, 'failing')
     elseif tonumber(since) <= now - after and redis.call('HSETNX', key, 'disabled', now) == 1 then
@@ -57,7 +66,16 @@ for i = 1, #KEYS do
       table.insert(found, 'disable')
     end
   end
-  redis.call('EXPIRE', key, ttl)
+  if renew then
+    table.insert(fields, 'renewed_at')
+    table.insert(fields, ARGV[1])
+  end
+  if #fields > 0 then
+    redis.call('HSET', key, unpack(fields))
+  end
+  if renew then
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 return found
 """
@@ -129,7 +147,7 @@ class HealthStore:
         outcomes = _collapsed(outcomes)
         if not outcomes:
             return []
-        args: list[str | float | int] = [now, disable_after_s, HEALTH_TTL_S]
+        args: list[str | float | int] = [repr(now), disable_after_s, HEALTH_TTL_S, RENEW_EVERY_S]
         for outcome in outcomes:
             args += [repr(outcome.at), "1" if outcome.is_delivered else "0", outcome.error]
         reply = await self._record(

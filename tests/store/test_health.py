@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio
 
-from relay.store.health import HealthStore, SentOutcome, Transition
+from relay.store.health import HEALTH_TTL_S, RENEW_EVERY_S, HealthStore, SentOutcome, Transition
 from relay.store.keys import Keys
 
 NOW = 1_700_000_100.0
@@ -49,3 +49,25 @@ async def test_a_batch_leaves_the_records_and_transitions_of_one_at_a_time(
         record = await aredis.hgetall(batched_keys.subscription_health(sub_id))
         assert record == await aredis.hgetall(single_keys.subscription_health(sub_id))
     assert await aredis.hget(batched_keys.subscription_health("sub_a"), "last_success_at") == "25.0"
+
+
+async def test_a_records_ttl_is_renewed_once_a_day_not_on_every_outcome(
+    aredis: redis.asyncio.Redis, keys: Keys
+) -> None:
+    store = HealthStore(redis=aredis, keys=keys)
+    key = keys.subscription_health("sub_a")
+
+    async def record(at: float, *, delivered: bool = True) -> None:
+        outcome = SentOutcome("sub_a", at, delivered, "HTTP 500")
+        await store.record([outcome], now=at, disable_after_s=5 * 86400)
+
+    await record(NOW)
+    assert HEALTH_TTL_S - 5 <= await aredis.ttl(key) <= HEALTH_TTL_S
+    await aredis.expire(key, 1000)  # as if the renewal were long ago
+    await record(NOW + 60)
+    await record(NOW + 120, delivered=False)
+    assert 990 <= await aredis.ttl(key) <= 1000  # not renewed within the day...
+    assert await aredis.hget(key, "last_failure_at") == repr(NOW + 120)  # ...but written
+    await record(NOW + RENEW_EVERY_S)
+    assert HEALTH_TTL_S - 5 <= await aredis.ttl(key) <= HEALTH_TTL_S
+    assert await aredis.hget(key, "last_success_at") == repr(NOW + RENEW_EVERY_S)
