@@ -75,9 +75,13 @@ class _HiredisPacking:
             args = (*first.encode().split(), *args[1:])
         elif isinstance(first, bytes) and b" " in first:
             args = (*first.split(), *args[1:])
-        items = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
+        try:  # the arguments as they are: no pass over them in Python on the hot path
+            return [hiredis.pack_command(args)]  # type: ignore[arg-type]  # stubs: a 1-tuple
+        except TypeError:
+            pass
+        items = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)  # rare
         try:
-            return [hiredis.pack_command(items)]  # type: ignore[arg-type]  # stubs: a 1-tuple
+            return [hiredis.pack_command(items)]  # type: ignore[arg-type]
         except TypeError as exc:
             raise redis.exceptions.DataError(str(exc)) from None
 
