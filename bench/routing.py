@@ -4,14 +4,17 @@ are put straight into the stream, no polling). With routing independent of the n
 subscriptions, the rates are equal.
 
 The dispatcher runs in this process, stepped (`run_until_idle`), so its CPU time per delivery
-is measured too: on a shared machine that figure is steadier than a rate. The sizes are
-measured in interleaved rounds and the best round of each is kept. The same run times the
-admin store operations at that N (create and read p99, a page of 100: median of 20).
+is measured too: on a shared machine that figure is steadier than a rate. The process tunes
+its garbage collector as the dispatcher role does (relay/gc_tuning.py) while it measures.
+The sizes are measured in interleaved rounds and the best round of each is kept. The same
+run times the admin store operations at that N (create and read p99, a page of 100: median
+of 20).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 import uuid
 from typing import Any
@@ -20,6 +23,7 @@ import redis
 
 from bench.context import Context
 from bench.throughput import calls_per_delivery, redis_calls
+from relay import gc_tuning
 from relay.core.events import event_from_message
 from relay.core.models import Message
 from relay.delivery.dispatcher import Dispatcher
@@ -51,10 +55,16 @@ async def run_routing(ctx: Context, *, counts: list[int], events: int) -> list[d
                 dispatcher = await stack.enter_async_context(open_dispatcher(settings))
                 await dispatcher.run_until_idle()  # builds the routing index: not timed
                 setups.append((store, dispatcher, result))
-            for round_number in range(ROUNDS):
-                for store, dispatcher, result in setups:
-                    tag = f"r{round_number}-"
-                    await _measure(store, dispatcher, result, events=events, tag=tag)
+            threshold = gc.get_threshold()
+            gc_tuning.tune()  # as the dispatcher role does once it has started
+            try:
+                for round_number in range(ROUNDS):
+                    for store, dispatcher, result in setups:
+                        tag = f"r{round_number}-"
+                        await _measure(store, dispatcher, result, events=events, tag=tag)
+            finally:
+                gc.unfreeze()
+                gc.set_threshold(*threshold)
         return [result for _, _, result in setups]
     finally:
         await client.aclose()

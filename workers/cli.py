@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from relay import __version__
+from relay import __version__, gc_tuning
 from relay.core.errors import ConfigError, RedisUnavailable
 from relay.event_loops import loop_factory, loop_name
 from relay.observability.logs import configure_logging
@@ -117,11 +117,12 @@ def _role(args: argparse.Namespace) -> int:
         if args.role == "worker":
             from workers.retry_worker import run_retry_worker
 
+            gc_tuning.tune()
             run_retry_worker(settings)
             return 0
-        return _run_until_signalled(
-            _role_coroutine(args.role, settings), event_loop=settings.event_loop
-        )
+        role = _role_coroutine(args.role, settings)  # imports the role's code
+        gc_tuning.tune()
+        return _run_until_signalled(role, event_loop=settings.event_loop)
     finally:
         heartbeat.stop()
 
