@@ -2,7 +2,7 @@
 the environment, a tests tree that mirrors the package tree, and the README's map of it.
 
     workers -> api -> console -> web -> admin -> ingest, delivery -> observability -> store
-            -> core (settings, event_loops, processes and serving sit just above core)
+            -> core (settings, event_loops, gc_tuning, processes and serving sit above core)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ BASE = {
     "relay.core",
     "relay.settings",
     "relay.event_loops",
+    "relay.gc_tuning",
     "relay.processes",
     "relay.serving",
 }
@@ -38,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "relay.core": set(),
     "relay.settings": {"relay", "relay.core", "relay.event_loops"},
     "relay.event_loops": {"relay.core"},
+    "relay.gc_tuning": set(),
     "relay.processes": set(),
     "relay.serving": set(),
     "relay.store": BASE,
