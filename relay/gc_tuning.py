@@ -6,12 +6,13 @@ since the last time). A delivery allocates some 30 such objects (its task, corou
 futures, the attempt and its records) that live as long as its POST, so under load the
 defaults ran a young collection every ~25 deliveries and a full one every ~2,000, walking
 every object the process holds, the modules' included. Measured with `gc.callbacks` on a
-stepped dispatcher (BENCHMARKS.md, "Garbage collection"): 28 us of collection per delivery
-with 10 subscriptions and 47 us with 10,000, a third of the dispatcher's CPU.
+stepped dispatcher (BENCHMARKS.md, "Redis commands and garbage collection per delivery"):
+18-28 us of collection per delivery with 10 subscriptions and 48-65 us with 10,000, up to a
+third of the dispatcher's CPU.
 
 `tune()` freezes what is alive once a role has imported its code (modules, classes,
 settings: never garbage), so full collections skip it, and raises the young generation's
-threshold to 10,000 allocations, a few hundred deliveries: 4-6 us per delivery at either
+threshold to 10,000 allocations, a few hundred deliveries: 4-7 us per delivery at either
 size. Cyclic garbage still goes, only in larger batches; reference counting frees the rest
 at once, as always.
 """

@@ -57,8 +57,8 @@ for i = 1, count do
     redis.call('ZADD', log_key, first + i, ARGV[a + 3])
     touched[log_key] = true
     local ttl = ttls[event_id]
-    local fresh = ttl == nil
-    if fresh then
+    local first_of_event = ttl == nil
+    if first_of_event then
       ttl = math.max(redis.call('PTTL', event_p .. event_id), 0)
       ttls[event_id] = ttl
     end
@@ -67,7 +67,7 @@ for i = 1, count do
       local old = redis.call('HGET', deliveries, sub_id)
       local made = old and tonumber(string.match(old, '^%d+')) or 0
       redis.call('HSET', deliveries, sub_id, (made + 1) .. '|' .. ARGV[a + 5])
-      if fresh then redis.call('PEXPIRE', deliveries, ttl) end
+      if first_of_event then redis.call('PEXPIRE', deliveries, ttl) end
       local length = redis.call('LPUSH', attempts, ARGV[a + 4])
       if length == 1 then
         redis.call('PEXPIRE', attempts, ttl)
