@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from bench.context import SOURCES, Context
+from bench.context import MC5_PAGE, SOURCES, Context
 from bench.live import run_live
 from bench.machine import describe_machine
 from bench.memory import run_memory
@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="dispatcher processes of the oneaccount run (relay run's: one per core, 1-4)",
     )
-    parser.add_argument("--rate", type=float, default=200.0, help="live messages per second")
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="live messages per second (at most 400)"
+    )
     parser.add_argument("--latency-seconds", type=float, default=None, help="30; quick 8")
     parser.add_argument("--memory-messages", type=int, default=None, help="100,000; quick 10,000")
     parser.add_argument("--naive-jobs", type=int, default=None, help="3,000; quick 600")
@@ -82,6 +84,12 @@ def main() -> None:
     if unknown:
         sys.exit(
             f"bench: unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
+    if args.rate > MC5_PAGE * SOURCES:
+        sys.exit(
+            f"bench: --rate {args.rate:g} is more than the {SOURCES} accounts can return: MC5 "
+            f"gives at most {MC5_PAGE} messages per account-second (the live scenarios would "
+            f"lose the rest upstream); at most {MC5_PAGE * SOURCES}"
         )
     options = {
         "quick": args.quick,

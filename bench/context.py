@@ -13,7 +13,8 @@ from standardwebhooks.webhooks import Webhook
 from bench.receiver_client import ReceiverClient
 from bench.upstream import Upstream
 
-SOURCES = 4  # accounts polled in every scenario (the MC5 cap is 100 messages/s per account)
+SOURCES = 4  # accounts polled in every scenario
+MC5_PAGE = 100  # what one allMessages call returns at most: the cap per account-second
 BACKLOG_PER_SECOND = 90  # backlog messages per account-second: under one page of 100
 
 
