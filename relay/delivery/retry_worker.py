@@ -20,8 +20,10 @@ import time
 from typing import Any, cast
 
 from rq import SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from rq.registry import StartedJobRegistry
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from relay.delivery.jobs import JobContext, job_context, retry_queue_for
@@ -39,6 +41,34 @@ WORKER_TTL_S = 18
 BEAT_EVERY_S = 1.0
 DEAD_AFTER_S = 5.0  # a worker silent this long is dead: its started jobs are re-run
 LIVENESS_FORGET_S = 86400.0
+# How often the scheduler process moves due jobs to the queue (RQ's own: once a second).
+SCHEDULER_POLL_S = 0.1
+
+
+class PromptScheduler(RQScheduler):
+    """RQ's scheduler, queueing due jobs every SCHEDULER_POLL_S instead of every second.
+
+    A drain is scheduled for the whole second its first retry falls in (RetryQueue), and
+    RQ's scheduler looked for due jobs once a second at a phase of its own, so that retry
+    waited 0-1 s for the tick on top of its delay. The heartbeat and the locks keep RQ's
+    one-second cadence (`interval`, whose lock TTLs must stay whole seconds); only the look
+    for due jobs, one ZRANGEBYSCORE per queue, runs more often."""
+
+    def work(self) -> None:  # RQScheduler.work, with the due-job look on its own cadence
+        self._install_signal_handlers()  # type: ignore[no-untyped-call]
+        self.register_birth()
+        next_beat = 0.0
+        while True:
+            if self._stop_requested:
+                self.stop()  # type: ignore[no-untyped-call]
+                break
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.interval
+                if self.should_reacquire_locks:
+                    self.acquire_locks()  # type: ignore[no-untyped-call]
+                self.heartbeat()  # type: ignore[no-untyped-call]
+            self.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            time.sleep(SCHEDULER_POLL_S)
 
 
 class RetryWorker(SimpleWorker):
@@ -74,6 +104,35 @@ class RetryWorker(SimpleWorker):
     def execute_job(self, job: Any, queue: Any) -> None:
         with job_context(self._context):
             super().execute_job(job, queue)
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's own (rq 3.0 `BaseWorker._start_scheduler`), with the PromptScheduler."""
+        self.scheduler = PromptScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()  # type: ignore[no-untyped-call]
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        finally:
+            self.scheduler.release_locks()  # type: ignore[no-untyped-call]
+            self.scheduler.register_death()
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
